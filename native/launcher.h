@@ -1,0 +1,197 @@
+/*
+ * sandbox-launcher: executes an encoded LaunchPlan. It makes no policy decisions: every path, flag,
+ * limit and program comes from the plan, which the TypeScript side builds (src/launch/plan.ts) and
+ * encodes (src/launch/wire.ts). Keep the numbers below in sync with src/launch/wire.ts — a unit test
+ * (test/launch/wire-sync.test.ts) parses this header and compares.
+ *
+ * Processes:
+ *   A  "outer"  host pid namespace, the invoking user (or root). Reads the plan (fd 3), joins cgroups,
+ *              clones B into the new namespaces, writes B's id maps from outside, waits for B.
+ *   B  "init"   pid 1 of the new pid namespace, in the new user namespace. Opens bind sources, takes the
+ *              inside identity, builds the filesystem, pivots, brings up lo, forks C, reaps until C
+ *              exits and reports C's status. When B exits, the kernel kills everything left in the
+ *              namespace, so nothing the workload started can outlive it.
+ *   C  workload pid 2. setsid, rlimits, chdir, fds closed on exec, securebits locked, capabilities
+ *              dropped from every set, no_new_privs, seccomp last, execve.
+ * Failures are reported on fd 4 as fixed-size binary records (struct report), never as text only.
+ */
+#ifndef SANDBOX_LAUNCHER_H
+#define SANDBOX_LAUNCHER_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#define PLAN_MAGIC 0x31584253u /* "SBX1" little-endian */
+#define PLAN_MAX_BYTES (8u << 20)
+#define PLAN_MAX_STRING 4096u   /* PATH_MAX; also bounds env entries and argv items */
+#define PLAN_MAX_DATA (1u << 20) /* generated file contents */
+#define PLAN_MAX_ITEMS 1024u     /* per repeated record kind */
+#define PLAN_MAX_SECCOMP_INSNS 4096u
+
+/* fd numbers agreed with the supervisor (src/launch/supervisor.ts) */
+#define FD_PLAN 3
+#define FD_REPORT 4
+
+/* Record tags. Layout of a record: u16 tag, u16 zero, u32 length, payload[length]. */
+enum plan_tag {
+  TAG_NAMESPACES = 1,   /* u64 clone flags */
+  TAG_UNUSED_2 = 2,     /* reserved */
+  TAG_ID_MAP = 3,       /* u32 inside uid, u32 inside gid, u32 host uid, u32 host gid: the single id mapping */
+  TAG_HOSTNAME = 4,     /* string */
+  TAG_CGROUP_PROCS = 5, /* string, repeated: files to write our pid into before clone */
+  TAG_BIND_SOURCE = 6,  /* string, repeated: absolute host paths opened without following symlinks */
+  TAG_ROOT = 7,         /* u32 root kind, u32 source index, string tmpfs options */
+  TAG_MOUNT = 8,        /* u32 op, u32 attrs, u32 source index, u32 mode, string dst, bytes data */
+  TAG_RLIMIT = 9,       /* u32 resource, u64 soft, u64 hard */
+  TAG_ENV = 10,         /* string "K=V", repeated */
+  TAG_CWD = 11,         /* string */
+  TAG_ARGV = 12,        /* string, repeated, at least one */
+  TAG_SECCOMP = 13,     /* sock_filter[] bytes */
+  TAG_END = 14,         /* empty; must be last: a truncated plan is never mistaken for a complete one */
+};
+
+enum root_kind {
+  ROOT_TMPFS = 0,   /* empty tmpfs, populated by the mount list (host-rootfs mode) */
+  ROOT_IMAGE_RO = 1,/* bind of an image rootfs (source index), read-only */
+  ROOT_IMAGE_OVERLAY = 2, /* overlayfs: image rootfs (source index) as lower, tmpfs upper */
+};
+
+enum mount_op {
+  OP_TMPFS = 1,     /* tmpfs at dst, data = mount options */
+  OP_BIND = 2,      /* bind source[src] at dst; dst is created as a file or directory like the source */
+  OP_PROC = 3,      /* new procfs instance at dst */
+  OP_DIR = 4,       /* mkdir dst with mode */
+  OP_FILE = 5,      /* create dst with mode and content = data */
+  OP_SYMLINK = 6,   /* symlink dst -> data */
+  OP_REBIND = 7,    /* bind dst onto itself, then apply attrs (e.g. /proc/sys read-only) */
+};
+
+/* Mount attributes; mapped to MOUNT_ATTR_* / MS_* by the launcher. */
+enum plan_mount_attr {
+  ATTR_RDONLY = 1u << 0,
+  ATTR_NOSUID = 1u << 1,
+  ATTR_NODEV = 1u << 2,
+  ATTR_NOEXEC = 1u << 3,
+  ATTR_IF_EXISTS = 1u << 4, /* skip silently when dst does not exist (masks of optional /proc files) */
+  ATTR_ALL = (1u << 5) - 1,
+};
+
+/* Steps, reported with errno on failure. */
+enum step {
+  STEP_NONE = 0,
+  STEP_READ_PLAN = 1,
+  STEP_DECODE = 2,
+  STEP_BIND_SOURCE = 3,
+  STEP_JOIN_CGROUP = 4,
+  STEP_IDENTITY = 5,
+  STEP_PARENT_DEATH = 6,
+  STEP_CLONE = 7,
+  STEP_SYNC = 8,
+  STEP_ID_MAP = 9,
+  STEP_HOSTNAME = 10,
+  STEP_MOUNT_PRIVATE = 11,
+  STEP_ROOT = 12,
+  STEP_MOUNT = 13,          /* index = mount op index */
+  STEP_PIVOT_ROOT = 14,
+  STEP_ROOT_READONLY = 15,
+  STEP_LOOPBACK = 16,
+  STEP_FORK = 17,
+  STEP_SETSID = 18,
+  STEP_RLIMIT = 19,         /* index = rlimit index */
+  STEP_CHDIR = 20,
+  STEP_CLOSE_FDS = 21,
+  STEP_SECUREBITS = 22,
+  STEP_CAPS = 23,
+  STEP_NO_NEW_PRIVS = 24,
+  STEP_SECCOMP = 25,
+  STEP_FIND_EXECUTABLE = 26,
+  STEP_EXEC = 27,
+  STEP_WAIT = 28,
+  STEP_DUMPABLE = 29,
+};
+
+/* Decoder error reasons (reported as errno-field values with STEP_DECODE). */
+enum decode_error {
+  DEC_OK = 0,
+  DEC_TRUNCATED = 1,
+  DEC_BAD_MAGIC = 2,
+  DEC_BAD_LENGTH = 3,
+  DEC_UNKNOWN_TAG = 4,
+  DEC_BAD_RECORD = 5,     /* a record's length does not fit its kind */
+  DEC_BAD_STRING = 6,     /* embedded NUL, too long, or not absolute where a path is needed */
+  DEC_TOO_MANY = 7,
+  DEC_DUPLICATE = 8,      /* a single-valued record appears twice */
+  DEC_MISSING = 9,        /* a required record is absent */
+  DEC_BAD_VALUE = 10,     /* an enum or flag out of range */
+  DEC_BAD_PATH = 11,      /* a sandbox path with "..", "//" or relative */
+  DEC_NO_END = 12,
+};
+
+enum report_type {
+  REPORT_ERROR = 1,   /* step, err, index */
+  REPORT_STARTED = 2, /* index = host pid of init (B) */
+  REPORT_EXIT = 3,    /* err = wait status of the workload (C) */
+};
+
+struct report {
+  uint32_t type;
+  uint32_t step;
+  int32_t err;
+  uint32_t index;
+};
+
+struct mount_entry {
+  uint32_t op;
+  uint32_t attrs;
+  uint32_t src;
+  uint32_t mode;
+  const char *dst;      /* absolute sandbox path, validated */
+  const uint8_t *data;  /* not NUL-terminated unless data_is_string */
+  uint32_t data_len;
+  const char *data_str; /* NUL-terminated copy when op needs a string (tmpfs options, symlink target) */
+};
+
+struct rlimit_entry {
+  uint32_t resource;
+  uint64_t soft;
+  uint64_t hard;
+};
+
+struct plan {
+  uint64_t clone_flags;
+  uint32_t inside_uid, inside_gid; /* the workload's identity inside the user namespace */
+  uint32_t host_uid, host_gid;     /* what it is on the host: our own ids (rootless) or a dedicated slot (root) */
+  const char *hostname;
+  const char **cgroup_procs; uint32_t n_cgroup_procs;
+  const char **bind_sources; uint32_t n_bind_sources;
+  uint32_t root_kind, root_src;
+  const char *root_options;
+  struct mount_entry *mounts; uint32_t n_mounts;
+  struct rlimit_entry *rlimits; uint32_t n_rlimits;
+  const char **env; uint32_t n_env;      /* NULL-terminated as well */
+  const char *cwd;
+  const char **argv; uint32_t n_argv;    /* NULL-terminated as well */
+  const uint8_t *seccomp; uint32_t seccomp_len;
+};
+
+/* decode.c */
+int plan_decode(uint8_t *buf, size_t len, struct plan *out, uint32_t *bad_index);
+void plan_free(struct plan *p);
+
+/* report.c */
+void report_error(enum step step, int err, uint32_t index);
+void report_started(uint32_t init_pid);
+void report_exit(int wait_status);
+_Noreturn void fail(enum step step, int err, uint32_t index);
+
+/* filesystem.c: runs in B */
+void make_mounts_private(void);
+void build_filesystem(const struct plan *p, const int *source_fds);
+
+/* workload.c: runs in C, ends in execve */
+_Noreturn void exec_workload(const struct plan *p);
+
+/* netns.c */
+void bring_up_loopback(void);
+
+#endif

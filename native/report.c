@@ -1,0 +1,31 @@
+/*
+ * Structured reports to the supervisor on FD_REPORT: fixed-size binary records (struct report).
+ * A failure is always a (step, errno, index) triple; the supervisor turns it into a message. The fd is
+ * close-on-exec, so a successful execve closes the workload's copy and the workload cannot write
+ * forged reports.
+ */
+#define _GNU_SOURCE
+#include "launcher.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+static void send_report(uint32_t type, uint32_t step, int32_t err, uint32_t index) {
+  struct report r = {type, step, err, index};
+  int saved = errno;
+  /* A pipe write of <= PIPE_BUF bytes is atomic, so records from A, B and C never interleave. */
+  ssize_t n;
+  do {
+    n = write(FD_REPORT, &r, sizeof r);
+  } while (n < 0 && errno == EINTR);
+  errno = saved;
+}
+
+void report_error(enum step step, int err, uint32_t index) { send_report(REPORT_ERROR, step, err, index); }
+void report_started(uint32_t init_pid) { send_report(REPORT_STARTED, STEP_NONE, 0, init_pid); }
+void report_exit(int wait_status) { send_report(REPORT_EXIT, STEP_NONE, wait_status, 0); }
+
+_Noreturn void fail(enum step step, int err, uint32_t index) {
+  report_error(step, err, index);
+  _exit(125);
+}

@@ -1,0 +1,32 @@
+/**
+ * `sandbox doctor [--json]`: what this host can enforce, and for each missing piece the command that
+ * fixes it. The checks themselves live in src/host/doctor-checks.ts.
+ */
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { runDoctorChecks, type Check } from '../host/doctor-checks.js';
+
+interface DoctorArgs { json?: boolean; clean?: boolean }
+
+function format(checks: Check[]): string {
+  const mark = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
+  return checks.map((c) => {
+    const lines = [`[${mark[c.status]}] ${c.name}: ${c.detail}`];
+    if (c.fix) lines.push(`       fix: ${c.fix}`);
+    return lines.join('\n');
+  }).join('\n') + '\n';
+}
+
+async function handler(argv: ArgumentsCamelCase<DoctorArgs>): Promise<void> {
+  const report = await runDoctorChecks({ clean: argv.clean === true });
+  process.stdout.write(argv.json ? `${JSON.stringify(report, null, 2)}\n` : format(report.checks));
+  process.exitCode = report.checks.some((c) => c.status === 'fail') ? 1 : 0;
+}
+
+export const doctorCommand: CommandModule<object, DoctorArgs> = {
+  command: 'doctor',
+  describe: 'show what this host can enforce and how to fix what it cannot',
+  builder: (y: Argv) => y
+    .option('json', { type: 'boolean', describe: 'machine-readable output' })
+    .option('clean', { type: 'boolean', describe: 'also remove leftovers (cgroups, temp dirs) of runs whose supervisor was killed' }) as unknown as Argv<DoctorArgs>,
+  handler,
+};

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * `sandbox` command line. Parsing and printing only: each command lives in its own module and is
+ * imported lazily, so `sandbox exec` pays only for what it uses (cold start is a benchmarked goal).
+ * Usage errors exit 125 with a one-line reason (docker/podman convention).
+ */
+import yargs, { type Argv, type CommandModule } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { EXIT_SANDBOX_FAILURE, isSandboxError } from '../errors.js';
+
+type Loader = () => Promise<CommandModule<object, any>>;
+
+/** Command name → module loader. One file per command under src/cli/. */
+const COMMANDS: Record<string, Loader> = {
+  exec: async () => (await import('./exec.js')).execCommand,
+  doctor: async () => (await import('./doctor.js')).doctorCommand,
+  policy: async () => (await import('./policy.js')).policyCommand,
+  image: async () => (await import('./image.js')).imageCommand,
+  'verify-bundle': async () => (await import('./verify-bundle.js')).verifyBundleCommand,
+};
+
+export function reportFatal(err: unknown): never {
+  if (isSandboxError(err)) {
+    process.stderr.write(`sandbox: ${err.message} [${err.code}]\n`);
+  } else {
+    const e = err as Error;
+    process.stderr.write(`sandbox: internal error: ${e?.stack ?? String(err)}\n`);
+  }
+  process.exit(EXIT_SANDBOX_FAILURE);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const first = argv.find((a) => !a.startsWith('-'));
+  const wanted = first !== undefined && first in COMMANDS ? [first] : Object.keys(COMMANDS);
+  const modules = await Promise.all(wanted.map((name) => COMMANDS[name]!()));
+
+  let cli: Argv = yargs(argv)
+    .scriptName('sandbox')
+    .usage('$0 <command> [options]')
+    .strict()
+    .demandCommand(1, 'name a command: ' + Object.keys(COMMANDS).join(', '))
+    .help()
+    .alias('help', 'h')
+    .version()
+    .wrap(Math.min(120, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) reportFatal(err);
+      // One line: the reason. `--help` shows the rest.
+      process.stderr.write(`sandbox: ${(msg || 'invalid usage').split('\n')[0]} (see --help) [USAGE]\n`);
+      process.exit(EXIT_SANDBOX_FAILURE);
+    });
+  for (const m of modules) cli = cli.command(m);
+  await cli.parseAsync();
+}
+
+main(hideBin(process.argv)).catch(reportFatal);

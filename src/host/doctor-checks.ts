@@ -1,0 +1,164 @@
+/**
+ * The host checks behind `sandbox doctor`: each says what it found and, when something is missing,
+ * the command that fixes it. The last check runs a real sandbox, because a host can pass every
+ * individual probe and still refuse (an LSM, a seccomp profile around us, a container runtime).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { run } from '../api.js';
+import { isSandboxError } from '../errors.js';
+import { launcherPath } from '../launch/supervisor.js';
+
+export interface Check {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  fix?: string;
+}
+
+export interface DoctorReport {
+  kernel: string;
+  euid: number;
+  checks: Check[];
+  cleaned?: string[];
+}
+
+function readTrimmed(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+function kernelAtLeast(major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release());
+  if (!m) return false;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > major || (maj === major && min >= minor);
+}
+
+function checkKernel(): Check {
+  // openat2 (5.6), close_range (5.11), mount_setattr (5.12)
+  return kernelAtLeast(5, 12)
+    ? { name: 'kernel', status: 'ok', detail: `Linux ${release()}` }
+    : { name: 'kernel', status: 'fail', detail: `Linux ${release()} is older than 5.12 (openat2, close_range and mount_setattr are required)`, fix: 'upgrade the kernel (Debian 12: apt-get install linux-image-amd64)' };
+}
+
+function checkLauncher(): Check {
+  try {
+    return { name: 'launcher', status: 'ok', detail: launcherPath() };
+  } catch (e) {
+    return { name: 'launcher', status: 'fail', detail: (e as Error).message, fix: 'npm run build:native' };
+  }
+}
+
+function checkUserNamespaces(euid: number): Check {
+  const max = readTrimmed('/proc/sys/user/max_user_namespaces');
+  if (max === '0') {
+    return { name: 'user namespaces', status: 'fail', detail: 'user.max_user_namespaces is 0', fix: 'sysctl -w user.max_user_namespaces=15000 (and persist it in /etc/sysctl.d/)' };
+  }
+  const debian = readTrimmed('/proc/sys/kernel/unprivileged_userns_clone');
+  if (debian === '0' && euid !== 0) {
+    return { name: 'user namespaces', status: 'fail', detail: 'kernel.unprivileged_userns_clone is 0: unprivileged users may not create user namespaces', fix: 'sysctl -w kernel.unprivileged_userns_clone=1' };
+  }
+  const apparmor = readTrimmed('/proc/sys/kernel/apparmor_restrict_unprivileged_userns');
+  if (apparmor === '1' && euid !== 0) {
+    return {
+      name: 'user namespaces', status: 'fail',
+      detail: 'AppArmor restricts unprivileged user namespaces (Ubuntu 24.04 default): the launcher gets no capabilities in its namespace',
+      fix: `add an AppArmor profile allowing \`userns,\` for ${safeLauncherPath()} (see README), or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`,
+    };
+  }
+  return { name: 'user namespaces', status: 'ok', detail: `available (max_user_namespaces=${max ?? '?'})` };
+}
+
+function safeLauncherPath(): string {
+  try { return launcherPath(); } catch { return 'native/build/sandbox-launcher'; }
+}
+
+async function checkCgroups(): Promise<Check> {
+  const { probeCgroups } = await import('./cgroup/index.js');
+  const p = await probeCgroups();
+  const where = p.root ? ` at ${p.root}` : '';
+  if (p.driver === 'none') {
+    return {
+      name: 'cgroups', status: 'warn',
+      detail: `mode ${p.mode}; no cgroup this user may manage, so limits fall back to rlimits and supervisor accounting (less precise; pids per user namespace)`,
+      ...(p.reason ? { fix: p.reason } : {}),
+    };
+  }
+  return {
+    name: 'cgroups', status: p.reason ? 'warn' : 'ok',
+    detail: `mode ${p.mode}; driver ${p.driver}${where}${p.delegated ? ' (delegated)' : ''}; controllers: ${p.controllers.join(', ') || 'none'}`,
+    ...(p.reason ? { fix: p.reason } : {}),
+  };
+}
+
+function checkSeccomp(): Check {
+  const actions = readTrimmed('/proc/sys/kernel/seccomp/actions_avail');
+  const status = readTrimmed('/proc/self/status') ?? '';
+  if (!actions || !/^Seccomp:/m.test(status)) {
+    return { name: 'seccomp', status: 'fail', detail: 'seccomp filters are not available', fix: 'use a kernel built with CONFIG_SECCOMP_FILTER=y' };
+  }
+  return { name: 'seccomp', status: 'ok', detail: `filter actions: ${actions}` };
+}
+
+async function checkLandlock(): Promise<Check> {
+  // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) returns the ABI version.
+  const lsms = readTrimmed('/sys/kernel/security/lsm');
+  try {
+    const { syscall3 } = await import('./libc.js');
+    const abi = syscall3(444, 0, 0, 1);
+    if (abi > 0) return { name: 'landlock', status: 'ok', detail: `ABI version ${abi}` };
+  } catch { /* koffi unavailable: fall through */ }
+  return {
+    name: 'landlock', status: 'warn', detail: `not available${lsms ? ` (LSMs: ${lsms})` : ''}; the sandbox does not depend on it`,
+    fix: 'boot with lsm=landlock,... on a kernel with CONFIG_SECURITY_LANDLOCK=y',
+  };
+}
+
+function checkOverlay(): Check {
+  const fs = readTrimmed('/proc/filesystems') ?? '';
+  if (!/\boverlay$/m.test(fs)) {
+    return { name: 'overlayfs', status: 'warn', detail: 'overlay is not loaded: `sandbox exec --image` needs it', fix: 'modprobe overlay' };
+  }
+  if (!kernelAtLeast(5, 11)) {
+    return { name: 'overlayfs', status: 'warn', detail: 'overlayfs in user namespaces needs Linux 5.11', fix: 'upgrade the kernel' };
+  }
+  return { name: 'overlayfs', status: 'ok', detail: 'available in user namespaces' };
+}
+
+async function checkEndToEnd(): Promise<Check> {
+  if (!existsSync('/bin/true') && !existsSync('/usr/bin/true')) {
+    return { name: 'end-to-end', status: 'warn', detail: 'no /usr/bin/true to run' };
+  }
+  try {
+    const r = await run({ policy: 'default', command: ['true'], stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' });
+    return r.status === 'OK'
+      ? { name: 'end-to-end', status: 'ok', detail: 'a sandbox ran /usr/bin/true' }
+      : { name: 'end-to-end', status: 'fail', detail: r.message };
+  } catch (e) {
+    return { name: 'end-to-end', status: 'fail', detail: isSandboxError(e) ? e.message : String(e) };
+  }
+}
+
+export async function runDoctorChecks(opts: { clean: boolean }): Promise<DoctorReport> {
+  const euid = process.geteuid!();
+  const checks: Check[] = [
+    checkKernel(),
+    checkLauncher(),
+    checkUserNamespaces(euid),
+    await checkCgroups(),
+    checkSeccomp(),
+    await checkLandlock(),
+    checkOverlay(),
+    await checkEndToEnd(),
+  ];
+  const report: DoctorReport = { kernel: release(), euid, checks };
+  if (opts.clean) {
+    const { cleanStaleCgroups } = await import('./cgroup/index.js');
+    report.cleaned = await cleanStaleCgroups();
+  }
+  return report;
+}

@@ -1,0 +1,66 @@
+/**
+ * Command-line mounts: `--bind SRC:DST[:ro|rw]` and `--tmpfs DST[:SIZE]`, parsed and checked.
+ *
+ * Bind sources must be real paths: every component is lstat'ed and a symlink anywhere is refused,
+ * naming the real path to use instead. A workload with a writable bind can plant symlinks there; if a
+ * later run followed them, it could be handed any file the invoking user can reach. The launcher
+ * enforces the same rule again when it opens the source (openat2 RESOLVE_NO_SYMLINKS), so a symlink
+ * swapped in after this check is refused too.
+ */
+import { lstatSync, realpathSync } from 'node:fs';
+import { isAbsolute, posix, resolve } from 'node:path';
+import { SandboxError } from '../errors.js';
+import type { BindSpec, TmpfsSpec } from '../policy/types.js';
+
+function canonicalTarget(target: string, what: string): string {
+  if (!isAbsolute(target) || posix.normalize(target) !== target || (target.length > 1 && target.endsWith('/'))) {
+    throw new SandboxError('USAGE', `${what}: target '${target}' must be an absolute path without '.', '..', '//' or a trailing '/'`);
+  }
+  return target;
+}
+
+export function parseBind(spec: string): BindSpec {
+  const parts = spec.split(':');
+  let mode: 'ro' | 'rw' = 'ro';
+  if (parts.length === 3 && (parts[2] === 'ro' || parts[2] === 'rw')) mode = parts.pop() as 'ro' | 'rw';
+  if (parts.length !== 2 || !parts[0] || !parts[1]) {
+    throw new SandboxError('USAGE', `--bind '${spec}': write SRC:DST, SRC:DST:ro or SRC:DST:rw`);
+  }
+  return { source: parts[0], target: canonicalTarget(parts[1], `--bind '${spec}'`), mode };
+}
+
+export function parseTmpfs(spec: string): TmpfsSpec {
+  const [target, size, extra] = spec.split(':');
+  if (!target || extra !== undefined) throw new SandboxError('USAGE', `--tmpfs '${spec}': write DST or DST:SIZE`);
+  return size ? { target: canonicalTarget(target, `--tmpfs '${spec}'`), size } : { target: canonicalTarget(target, `--tmpfs '${spec}'`) };
+}
+
+/** Absolute source with no symlink in any component; throws BIND_SOURCE naming the fix. */
+export function resolveBindSource(source: string, cwd: string): string {
+  const abs = resolve(cwd, source);
+  let prefix = '';
+  for (const comp of abs.split('/').filter(Boolean)) {
+    prefix += `/${comp}`;
+    let st;
+    try {
+      st = lstatSync(prefix);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new SandboxError('BIND_SOURCE', code === 'ENOENT'
+        ? `bind source ${abs} does not exist (${prefix} is missing)`
+        : `bind source ${abs}: cannot inspect ${prefix} (${code})`, { source: abs });
+    }
+    if (st.isSymbolicLink()) {
+      let real = '?';
+      try { real = realpathSync(abs); } catch { /* dangling */ }
+      throw new SandboxError('BIND_SOURCE',
+        `bind source ${abs}: ${prefix} is a symlink, and bind sources are never followed through symlinks; give the real path (${real})`,
+        { source: abs, symlink: prefix });
+    }
+  }
+  return abs;
+}
+
+export function resolveBinds(binds: BindSpec[], cwd: string): BindSpec[] {
+  return binds.map((b) => ({ ...b, source: resolveBindSource(b.source, cwd) }));
+}

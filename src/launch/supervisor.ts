@@ -1,0 +1,148 @@
+/**
+ * Supervisor: runs native/sandbox-launcher on a plan and waits for the outcome. It sends the plan on
+ * fd 3, reads structured reports from fd 4, enforces the wall clock (and whatever a Watchdog adds),
+ * and tears the sandbox down on request: SIGTERM to the launcher, which kills the sandbox's init —
+ * the kernel then kills every process of the pid namespace — and exits only once init is reaped.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { SandboxError } from '../errors.js';
+import { packageRoot } from '../policy/paths.js';
+import type { LaunchFailure } from './launcher-errors.js';
+import type { LaunchPlan } from './types.js';
+import { decodeReport, encodePlan, REPORT_SIZE } from './wire.js';
+
+export type KillReason = 'wall-time' | 'cpu-time' | 'output' | 'aborted';
+
+/** Something that watches a running sandbox (CPU time, output bytes) and may ask to kill it. */
+export interface Watchdog {
+  start(ctx: { initPid: number; kill(reason: KillReason): void; startedAt: bigint }): void;
+  stop(): void;
+}
+
+/** How one of the workload's stdio fds is provided: the supervisor's own, none, a pipe, or an fd. */
+export type StdioSlot = 'inherit' | 'ignore' | 'pipe' | number;
+
+export interface SuperviseRequest {
+  plan: LaunchPlan;
+  stdio: [StdioSlot, StdioSlot, StdioSlot];
+  /** called right after spawn, to connect stdio streams */
+  onSpawn?: (child: ChildProcess) => void;
+  wallTimeMs?: number;
+  watchdogs?: Watchdog[];
+  signal?: AbortSignal;
+}
+
+export interface LaunchOutcome {
+  /** the workload's own exit, when it ran */
+  exit: { code: number | null; signal: number | null } | null;
+  failure: LaunchFailure | null;
+  killed: KillReason | null;
+  initPid: number | null;
+  launcherExitCode: number | null;
+  launcherSignal: NodeJS.Signals | null;
+  /** nanoseconds from the sandbox's start (init cloned) to the launcher's exit */
+  wallNs: bigint;
+}
+
+/** Grace period for the launcher to reap the sandbox after SIGTERM before it is SIGKILLed itself. */
+const TEARDOWN_GRACE_MS = 2000;
+
+export function launcherPath(): string {
+  const path = resolve(packageRoot(), 'native/build/sandbox-launcher');
+  try {
+    accessSync(path, fsConstants.X_OK);
+  } catch {
+    throw new SandboxError('LAUNCHER_MISSING', `the native launcher is not built (${path}); run \`npm run build:native\` (needs a C compiler: apt-get install gcc make)`);
+  }
+  return path;
+}
+
+function waitStatusToExit(status: number): { code: number | null; signal: number | null } {
+  const sig = status & 0x7f;
+  if (sig === 0) return { code: (status >> 8) & 0xff, signal: null };
+  return { code: null, signal: sig };
+}
+
+export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
+  const launcher = launcherPath();
+  return new Promise((resolvePromise, reject) => {
+    const outcome: LaunchOutcome = {
+      exit: null, failure: null, killed: null, initPid: null,
+      launcherExitCode: null, launcherSignal: null, wallNs: 0n,
+    };
+    let startedAt = process.hrtime.bigint();
+    const timers: NodeJS.Timeout[] = [];
+    let exited = false;
+    let reportsDone = false;
+    let pending = Buffer.alloc(0);
+
+    // An empty environment for the launcher: the workload's env comes from the plan only.
+    const child = spawn(launcher, ['--parent-pid', String(process.pid)], {
+      stdio: [...req.stdio, 'pipe', 'pipe'],
+      env: {},
+    });
+
+    const kill = (reason: KillReason) => {
+      if (exited) return;
+      outcome.killed ??= reason;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => { if (!exited) child.kill('SIGKILL'); }, TEARDOWN_GRACE_MS);
+      t.unref();
+      timers.push(t);
+    };
+
+    const finish = () => {
+      if (!exited || !reportsDone) return;
+      for (const t of timers) clearTimeout(t);
+      for (const w of req.watchdogs ?? []) w.stop();
+      req.signal?.removeEventListener('abort', onAbort);
+      outcome.wallNs = process.hrtime.bigint() - startedAt;
+      resolvePromise(outcome);
+    };
+
+    const onAbort = () => kill('aborted');
+    if (req.signal?.aborted) kill('aborted');
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+
+    child.on('error', (e) => {
+      exited = true;
+      reportsDone = true;
+      for (const t of timers) clearTimeout(t);
+      reject(new SandboxError('LAUNCH_FAILED', `cannot start the launcher ${launcher}: ${e.message}`));
+    });
+
+    const reports = child.stdio[4] as Readable;
+    reports.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= REPORT_SIZE) {
+        const r = decodeReport(pending.subarray(0, REPORT_SIZE));
+        pending = pending.subarray(REPORT_SIZE);
+        if (r.type === 'started') {
+          outcome.initPid = r.initPid;
+          startedAt = process.hrtime.bigint();
+          if (req.wallTimeMs !== undefined) timers.push(setTimeout(() => kill('wall-time'), req.wallTimeMs));
+          for (const w of req.watchdogs ?? []) w.start({ initPid: r.initPid, kill, startedAt });
+        } else if (r.type === 'exit') {
+          outcome.exit = waitStatusToExit(r.waitStatus);
+        } else {
+          outcome.failure ??= { step: r.step, errno: r.errno, index: r.index };
+        }
+      }
+    });
+    reports.on('close', () => { reportsDone = true; finish(); });
+    child.on('exit', (code, signal) => {
+      exited = true;
+      outcome.launcherExitCode = code;
+      outcome.launcherSignal = signal;
+      finish();
+    });
+
+    req.onSpawn?.(child);
+    const planPipe = child.stdio[3] as Writable;
+    planPipe.on('error', () => { /* the launcher died early; its exit and reports tell why */ });
+    planPipe.end(encodePlan(req.plan));
+  });
+}

@@ -1,0 +1,161 @@
+/**
+ * Binary encoding of a LaunchPlan for native/sandbox-launcher, and decoding of its reports.
+ * The numbers mirror native/launcher.h; test/launch/wire-sync.test.ts checks that they agree.
+ *
+ * Plan: "SBX1" u32 total-length, then records (u16 tag, u16 0, u32 length, payload), ending with
+ * TAG_END. Integers are little-endian (the launcher reads native order; both supported arches are LE).
+ */
+import { endianness } from 'node:os';
+import type { LaunchPlan, MountAttr, MountOp, Namespace, RlimitName } from './types.js';
+
+export const PLAN_MAGIC = 0x31584253;
+
+export const TAG = {
+  NAMESPACES: 1, ID_MAP: 3, HOSTNAME: 4, CGROUP_PROCS: 5, BIND_SOURCE: 6, ROOT: 7, MOUNT: 8,
+  RLIMIT: 9, ENV: 10, CWD: 11, ARGV: 12, SECCOMP: 13, END: 14,
+} as const;
+
+export const ROOT_KIND = { TMPFS: 0, IMAGE_RO: 1, IMAGE_OVERLAY: 2 } as const;
+
+export const OP = { tmpfs: 1, bind: 2, proc: 3, dir: 4, file: 5, symlink: 6, rebind: 7 } as const;
+
+export const ATTR: Record<MountAttr, number> = { ro: 1, nosuid: 2, nodev: 4, noexec: 8, ifExists: 16 };
+
+export const CLONE_FLAGS: Record<Namespace, bigint> = {
+  mount: 0x00020000n, cgroup: 0x02000000n, uts: 0x04000000n, ipc: 0x08000000n,
+  user: 0x10000000n, pid: 0x20000000n, network: 0x40000000n,
+};
+
+export const RLIMIT_RESOURCE: Record<RlimitName, number> = {
+  cpu: 0, fsize: 1, data: 2, stack: 3, core: 4, rss: 5, nproc: 6, nofile: 7, memlock: 8, as: 9,
+  locks: 10, sigpending: 11, msgqueue: 12, nice: 13, rtprio: 14, rttime: 15,
+};
+
+export const STEP = {
+  NONE: 0, READ_PLAN: 1, DECODE: 2, BIND_SOURCE: 3, JOIN_CGROUP: 4, IDENTITY: 5, PARENT_DEATH: 6,
+  CLONE: 7, SYNC: 8, ID_MAP: 9, HOSTNAME: 10, MOUNT_PRIVATE: 11, ROOT: 12, MOUNT: 13, PIVOT_ROOT: 14,
+  ROOT_READONLY: 15, LOOPBACK: 16, FORK: 17, SETSID: 18, RLIMIT: 19, CHDIR: 20, CLOSE_FDS: 21,
+  SECUREBITS: 22, CAPS: 23, NO_NEW_PRIVS: 24, SECCOMP: 25, FIND_EXECUTABLE: 26, EXEC: 27, WAIT: 28,
+  DUMPABLE: 29,
+} as const;
+export type StepName = keyof typeof STEP;
+
+export const DECODE_ERROR = {
+  OK: 0, TRUNCATED: 1, BAD_MAGIC: 2, BAD_LENGTH: 3, UNKNOWN_TAG: 4, BAD_RECORD: 5, BAD_STRING: 6,
+  TOO_MANY: 7, DUPLICATE: 8, MISSING: 9, BAD_VALUE: 10, BAD_PATH: 11, NO_END: 12,
+} as const;
+
+export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3 } as const;
+export const REPORT_SIZE = 16;
+
+const RLIM_INFINITY = 0xffffffffffffffffn;
+
+class Writer {
+  private chunks: Buffer[] = [];
+
+  record(tag: number, payload: Buffer): void {
+    const head = Buffer.alloc(8);
+    head.writeUInt16LE(tag, 0);
+    head.writeUInt16LE(0, 2);
+    head.writeUInt32LE(payload.length, 4);
+    this.chunks.push(head, payload);
+  }
+
+  finish(): Buffer {
+    this.record(TAG.END, Buffer.alloc(0));
+    const body = Buffer.concat(this.chunks);
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(PLAN_MAGIC, 0);
+    head.writeUInt32LE(body.length + 8, 4);
+    return Buffer.concat([head, body]);
+  }
+}
+
+function u32(...values: number[]): Buffer {
+  const b = Buffer.alloc(4 * values.length);
+  values.forEach((v, i) => b.writeUInt32LE(v >>> 0, 4 * i));
+  return b;
+}
+
+function u64(value: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(value, 0);
+  return b;
+}
+
+function lenPrefixed(data: Buffer): Buffer {
+  return Buffer.concat([u32(data.length), data]);
+}
+
+function attrBits(attrs: readonly MountAttr[]): number {
+  return attrs.reduce((bits, a) => bits | ATTR[a], 0);
+}
+
+function limitValue(v: number | 'unlimited'): bigint {
+  return v === 'unlimited' ? RLIM_INFINITY : BigInt(Math.floor(v));
+}
+
+/** Bind sources are sent once each, in first-use order; mounts refer to them by index. */
+export function sourceTable(plan: LaunchPlan): string[] {
+  const sources: string[] = [];
+  const add = (s: string) => { if (!sources.includes(s)) sources.push(s); };
+  if (plan.root.kind === 'image') add(plan.root.source);
+  for (const m of plan.mounts) if (m.op === 'bind') add(m.source);
+  return sources;
+}
+
+function encodeMount(m: MountOp, sources: string[]): Buffer {
+  const attrs = 'attrs' in m ? attrBits(m.attrs) : 0;
+  const src = m.op === 'bind' ? sources.indexOf(m.source) : 0;
+  const mode = m.op === 'dir' || m.op === 'file' ? m.mode : 0;
+  const data =
+    m.op === 'tmpfs' ? Buffer.from(m.options) :
+    m.op === 'file' ? Buffer.from(m.content) :
+    m.op === 'symlink' ? Buffer.from(m.linkTo) : Buffer.alloc(0);
+  return Buffer.concat([u32(OP[m.op], attrs, src, mode), lenPrefixed(Buffer.from(m.target)), lenPrefixed(data)]);
+}
+
+export function encodePlan(plan: LaunchPlan): Buffer {
+  if (endianness() !== 'LE') throw new Error('sandbox supports little-endian hosts only');
+  const w = new Writer();
+  const flags = plan.namespaces.reduce((f, ns) => f | CLONE_FLAGS[ns], 0n);
+  w.record(TAG.NAMESPACES, u64(flags));
+  const id = plan.identity;
+  w.record(TAG.ID_MAP, u32(id.insideUid, id.insideGid, id.hostUid, id.hostGid));
+  w.record(TAG.HOSTNAME, Buffer.from(plan.hostname));
+  for (const p of plan.cgroupProcs) w.record(TAG.CGROUP_PROCS, Buffer.from(p));
+  const sources = sourceTable(plan);
+  for (const s of sources) w.record(TAG.BIND_SOURCE, Buffer.from(s));
+  const root = plan.root;
+  const kind = root.kind === 'tmpfs' ? ROOT_KIND.TMPFS : root.writable ? ROOT_KIND.IMAGE_OVERLAY : ROOT_KIND.IMAGE_RO;
+  const rootSrc = root.kind === 'image' ? sources.indexOf(root.source) : 0;
+  w.record(TAG.ROOT, Buffer.concat([u32(kind, rootSrc), lenPrefixed(Buffer.from(root.options))]));
+  for (const m of plan.mounts) w.record(TAG.MOUNT, encodeMount(m, sources));
+  for (const r of plan.rlimits) {
+    w.record(TAG.RLIMIT, Buffer.concat([u32(RLIMIT_RESOURCE[r.resource]), u64(limitValue(r.soft)), u64(limitValue(r.hard))]));
+  }
+  for (const e of plan.env) w.record(TAG.ENV, Buffer.from(e));
+  w.record(TAG.CWD, Buffer.from(plan.cwd));
+  for (const a of plan.argv) w.record(TAG.ARGV, Buffer.from(a));
+  if (plan.seccomp) w.record(TAG.SECCOMP, plan.seccomp.program);
+  return w.finish();
+}
+
+export type LauncherReport =
+  | { type: 'error'; step: StepName; errno: number; index: number }
+  | { type: 'started'; initPid: number }
+  | { type: 'exit'; waitStatus: number };
+
+const STEP_NAMES = new Map<number, StepName>(Object.entries(STEP).map(([k, v]) => [v, k as StepName]));
+
+export function decodeReport(b: Buffer): LauncherReport {
+  const type = b.readUInt32LE(0);
+  const step = b.readUInt32LE(4);
+  const err = b.readInt32LE(8);
+  const index = b.readUInt32LE(12);
+  switch (type) {
+    case REPORT.STARTED: return { type: 'started', initPid: index };
+    case REPORT.EXIT: return { type: 'exit', waitStatus: err };
+    default: return { type: 'error', step: STEP_NAMES.get(step) ?? 'NONE', errno: err, index };
+  }
+}

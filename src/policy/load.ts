@@ -1,0 +1,94 @@
+/**
+ * Policy resolution: a name (policies/NAME.json) or a path, then its `extends` chain, validated file by
+ * file, merged base-first onto `default` (every policy implicitly extends it).
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { SandboxError } from '../errors.js';
+import { mergePolicy, type Json } from './merge.js';
+import { policiesDir } from './paths.js';
+import type { Policy, ResolvedPolicy } from './types.js';
+import { validatePolicyDocument } from './validate.js';
+
+const MAX_DEPTH = 8;
+
+export function builtinPolicyNames(): string[] {
+  return readdirSync(policiesDir())
+    .filter((f) => f.endsWith('.json') && f !== 'schema.json')
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
+}
+
+function looksLikePath(ref: string): boolean {
+  return ref.includes('/') || ref.endsWith('.json');
+}
+
+/** Resolve a --policy or `extends` reference to a file. Relative paths are relative to `fromDir`. */
+export function policyFile(ref: string, fromDir: string): string {
+  if (looksLikePath(ref)) return isAbsolute(ref) ? ref : resolve(fromDir, ref);
+  if (!/^[A-Za-z0-9_.-]+$/.test(ref) || !builtinPolicyNames().includes(ref)) {
+    throw new SandboxError('POLICY_NOT_FOUND',
+      `no policy named '${ref}'; built-in policies: ${builtinPolicyNames().join(', ')} (or give a path to a .json file)`,
+      { ref });
+  }
+  return resolve(policiesDir(), `${ref}.json`);
+}
+
+export function readPolicyDocument(file: string): Record<string, Json> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SandboxError(code === 'ENOENT' ? 'POLICY_NOT_FOUND' : 'POLICY_INVALID',
+      `cannot read policy ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { file });
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new SandboxError('POLICY_INVALID', `${file}: invalid JSON: ${(e as Error).message}`, { file, pointer: '' });
+  }
+  validatePolicyDocument(doc, file);
+  return doc as Record<string, Json>;
+}
+
+/** The chain of files, base first: [default.json, ..., file]. */
+function chain(file: string): { file: string; doc: Record<string, Json> }[] {
+  const out: { file: string; doc: Record<string, Json> }[] = [];
+  let current: string | null = file;
+  while (current) {
+    if (out.some((c) => c.file === current)) {
+      throw new SandboxError('POLICY_INVALID', `${current}: /extends: cycle (${out.map((c) => basename(c.file)).join(' → ')})`, { file: current, pointer: '/extends' });
+    }
+    if (out.length >= MAX_DEPTH) {
+      throw new SandboxError('POLICY_INVALID', `${file}: /extends: chain longer than ${MAX_DEPTH} files`, { file, pointer: '/extends' });
+    }
+    const doc = readPolicyDocument(current);
+    out.unshift({ file: current, doc });
+    const ext = doc['extends'];
+    current = typeof ext === 'string' ? policyFile(ext, dirname(current)) : null;
+  }
+  const defaultFile = resolve(policiesDir(), 'default.json');
+  if (out[0]!.file !== defaultFile) out.unshift({ file: defaultFile, doc: readPolicyDocument(defaultFile) });
+  return out;
+}
+
+export function loadPolicy(ref: string, cwd: string = process.cwd()): ResolvedPolicy {
+  const files = chain(policyFile(ref, cwd));
+  let merged: Json = {};
+  let seccompBaseDir = policiesDir();
+  for (const { file, doc } of files) {
+    if ('seccomp' in doc) {
+      // A seccomp setting is one profile: replaced as a whole, never merged key by key.
+      delete (merged as Record<string, Json>)['seccomp'];
+      seccompBaseDir = dirname(file);
+    }
+    merged = mergePolicy(merged, doc);
+  }
+  const policy = merged as unknown as Policy & { extends?: string; $schema?: string };
+  delete policy.extends;
+  delete policy.$schema;
+  if (!policy.name) policy.name = basename(files[files.length - 1]!.file, '.json');
+  return { policy, files: files.map((f) => f.file), seccompBaseDir };
+}
