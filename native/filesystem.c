@@ -34,7 +34,7 @@ struct sbx_mount_attr {
   uint64_t propagation;
   uint64_t userns_fd;
 };
-#define SBX_MOUNT_ATTR_RDONLY 0x1
+#define SBX_MOUNT_ATTR_RO 0x1
 #define SBX_MOUNT_ATTR_NOSUID 0x2
 #define SBX_MOUNT_ATTR_NODEV 0x4
 #define SBX_MOUNT_ATTR_NOEXEC 0x8
@@ -105,7 +105,7 @@ static int parent_beneath(int rootfd, const char *dst, const char **name) {
 
 static unsigned long ms_flags(uint32_t attrs) {
   unsigned long f = 0;
-  if (attrs & ATTR_RDONLY) f |= MS_RDONLY;
+  if (attrs & ATTR_RO) f |= MS_RDONLY;
   if (attrs & ATTR_NOSUID) f |= MS_NOSUID;
   if (attrs & ATTR_NODEV) f |= MS_NODEV;
   if (attrs & ATTR_NOEXEC) f |= MS_NOEXEC;
@@ -115,7 +115,7 @@ static unsigned long ms_flags(uint32_t attrs) {
 /* Apply attrs to the mount now at `dst` (and every mount below it: binds are recursive). */
 static int set_attrs_beneath(int rootfd, const char *dst, uint32_t attrs) {
   struct sbx_mount_attr a = {0};
-  if (attrs & ATTR_RDONLY) a.attr_set |= SBX_MOUNT_ATTR_RDONLY;
+  if (attrs & ATTR_RO) a.attr_set |= SBX_MOUNT_ATTR_RO;
   if (attrs & ATTR_NOSUID) a.attr_set |= SBX_MOUNT_ATTR_NOSUID;
   if (attrs & ATTR_NODEV) a.attr_set |= SBX_MOUNT_ATTR_NODEV;
   if (attrs & ATTR_NOEXEC) a.attr_set |= SBX_MOUNT_ATTR_NOEXEC;
@@ -289,7 +289,7 @@ static const char *mount_root(const struct plan *p, const int *source_fds) {
   char source[64];
   fd_path(source, source_fds[p->root_src]);
   if (mount(source, STAGE "/lower", NULL, MS_BIND | MS_REC, NULL) < 0) fail(STEP_ROOT, errno, 2);
-  struct sbx_mount_attr ro = {.attr_set = SBX_MOUNT_ATTR_RDONLY | SBX_MOUNT_ATTR_NOSUID | SBX_MOUNT_ATTR_NODEV};
+  struct sbx_mount_attr ro = {.attr_set = SBX_MOUNT_ATTR_RO | SBX_MOUNT_ATTR_NOSUID | SBX_MOUNT_ATTR_NODEV};
   if (syscall(SYS_mount_setattr, AT_FDCWD, STAGE "/lower", AT_RECURSIVE, &ro, sizeof ro) < 0)
     fail(STEP_ROOT, errno, 3);
   if (mount("overlay", STAGE_ROOT_OVERLAY, "overlay", MS_NOSUID | MS_NODEV,
@@ -317,7 +317,7 @@ void build_filesystem(const struct plan *p, const int *source_fds) {
   pivot_into(newroot);
   if (p->root_kind != ROOT_IMAGE_OVERLAY) {
     /* Nothing may be created in "/" itself: writable places are the explicit tmpfs and rw binds. */
-    struct sbx_mount_attr ro = {.attr_set = SBX_MOUNT_ATTR_RDONLY};
+    struct sbx_mount_attr ro = {.attr_set = SBX_MOUNT_ATTR_RO};
     if (syscall(SYS_mount_setattr, AT_FDCWD, "/", 0, &ro, sizeof ro) < 0) fail(STEP_ROOT_READONLY, errno, 0);
   }
 }

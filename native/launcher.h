@@ -68,7 +68,7 @@ enum mount_op {
 
 /* Mount attributes; mapped to MOUNT_ATTR_* / MS_* by the launcher. */
 enum plan_mount_attr {
-  ATTR_RDONLY = 1u << 0,
+  ATTR_RO = 1u << 0,
   ATTR_NOSUID = 1u << 1,
   ATTR_NODEV = 1u << 2,
   ATTR_NOEXEC = 1u << 3,

@@ -15,13 +15,15 @@ interface ExecArgs {
   env?: string[];
   dryRun?: boolean;
   uidRange?: string;
+  command?: (string | number)[];
   '--'?: (string | number)[];
 }
 
 function builder(y: Argv): Argv<ExecArgs> {
   return y
     .usage('$0 exec [options] -- COMMAND [ARGS...]')
-    .parserConfiguration({ 'populate--': true, 'unknown-options-as-args': false })
+    .positional('command', { type: 'string', array: true, describe: 'not here: put the command after --', hidden: true })
+    .parserConfiguration({ 'populate--': true, 'boolean-negation': false })
     .option('policy', { alias: 'p', type: 'string', default: 'default', describe: 'built-in policy name (default, strict, …) or path to a policy .json' })
     .option('bind', { type: 'string', array: true, describe: 'bind a host path: SRC:DST[:ro|rw] (default ro); repeatable' })
     .option('tmpfs', { type: 'string', array: true, describe: 'a private tmpfs: DST[:SIZE]; repeatable' })
@@ -35,7 +37,7 @@ function builder(y: Argv): Argv<ExecArgs> {
 
 function commandFrom(argv: ArgumentsCamelCase<ExecArgs>): string[] {
   const rest = argv['--'];
-  if (!process.argv.includes('--') || !rest || rest.length === 0) {
+  if ((argv.command?.length ?? 0) > 0 || !rest || rest.length === 0) {
     throw new SandboxError('USAGE', 'missing `-- COMMAND`: put the command after `--`, e.g. sandbox exec -- /bin/true');
   }
   return rest.map(String);
@@ -90,7 +92,7 @@ async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
 }
 
 export const execCommand: CommandModule<object, ExecArgs> = {
-  command: 'exec',
+  command: 'exec [command..]',
   describe: 'run a command in a new sandbox',
   builder,
   handler,

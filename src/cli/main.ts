@@ -29,6 +29,16 @@ export function reportFatal(err: unknown): never {
   process.exit(EXIT_SANDBOX_FAILURE);
 }
 
+/** yargs reports an unknown `--foo-bar` twice ("foo-bar, fooBar"): keep the spelling the user typed. */
+function withoutCamelCaseEchoes(line: string): string {
+  const m = /^Unknown arguments?: (.*)$/.exec(line);
+  if (!m) return line;
+  const names = m[1]!.split(', ');
+  const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  const kept = names.filter((n) => !names.some((other) => other !== n && other.includes('-') && camel(other) === n));
+  return `Unknown argument${kept.length > 1 ? 's' : ''}: ${kept.join(', ')}`;
+}
+
 async function main(argv: string[]): Promise<void> {
   const first = argv.find((a) => !a.startsWith('-'));
   const wanted = first !== undefined && first in COMMANDS ? [first] : Object.keys(COMMANDS);
@@ -36,6 +46,7 @@ async function main(argv: string[]): Promise<void> {
 
   let cli: Argv = yargs(argv)
     .scriptName('sandbox')
+    .parserConfiguration({ 'boolean-negation': false })
     .usage('$0 <command> [options]')
     .strict()
     .demandCommand(1, 'name a command: ' + Object.keys(COMMANDS).join(', '))
@@ -46,7 +57,7 @@ async function main(argv: string[]): Promise<void> {
     .fail((msg, err) => {
       if (err) reportFatal(err);
       // One line: the reason. `--help` shows the rest.
-      process.stderr.write(`sandbox: ${(msg || 'invalid usage').split('\n')[0]} (see --help) [USAGE]\n`);
+      process.stderr.write(`sandbox: ${withoutCamelCaseEchoes((msg || 'invalid usage').split('\n')[0]!)} (see --help) [USAGE]\n`);
       process.exit(EXIT_SANDBOX_FAILURE);
     });
   for (const m of modules) cli = cli.command(m);

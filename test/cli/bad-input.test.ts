@@ -1,0 +1,58 @@
+/**
+ * Bad input: each case is a one-line message naming what is wrong, exit status 125, and nothing left
+ * behind (mount table and the input directory unchanged).
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { cli, modes, mountTable } from '../helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sbx-bad-input-'));
+chmodSync(dir, 0o755); // readable by the rootless test user
+after(() => rmSync(dir, { recursive: true, force: true }));
+writeFileSync(join(dir, 'broken.json'), '{ "name": "broken", ');
+writeFileSync(join(dir, 'unknown-field.json'), JSON.stringify({ filesystem: { tmp: { size: '1M', colour: 'red' } } }));
+writeFileSync(join(dir, 'bad-size.json'), JSON.stringify({ filesystem: { tmp: { size: '64 MB' } } }));
+writeFileSync(join(dir, 'cycle-a.json'), JSON.stringify({ extends: './cycle-b.json' }));
+writeFileSync(join(dir, 'cycle-b.json'), JSON.stringify({ extends: './cycle-a.json' }));
+mkdirSync(join(dir, 'real'));
+symlinkSync(join(dir, 'real'), join(dir, 'link'));
+const files = readdirSync(dir).join(',');
+
+const cases: { name: string; args: string[]; message: RegExp }[] = [
+  { name: 'unknown flag', args: ['exec', '--no-such-flag', '--', 'true'], message: /Unknown argument: no-such-flag/ },
+  { name: 'missing --', args: ['exec', 'true'], message: /put the command after `--`/ },
+  { name: 'nothing after --', args: ['exec', '--'], message: /put the command after `--`/ },
+  { name: 'unknown command', args: ['frobnicate'], message: /Unknown argument: frobnicate/ },
+  { name: 'nonexistent bind source', args: ['exec', '--bind', '/nonexistent/sbx:/x', '--', 'true'], message: /bind source \/nonexistent\/sbx does not exist/ },
+  { name: 'bind source through a symlink', args: ['exec', '--bind', `${dir}/link:/x`, '--', 'true'], message: /is a symlink, and bind sources are never followed through symlinks; give the real path/ },
+  { name: 'malformed bind', args: ['exec', '--bind', 'only-one-part', '--', 'true'], message: /write SRC:DST/ },
+  { name: 'bind over /proc', args: ['exec', '--bind', `${dir}/real:/proc/sys`, '--', 'true'], message: /\/proc is built by the sandbox/ },
+  { name: 'relative bind target', args: ['exec', '--bind', `${dir}/real:work`, '--', 'true'], message: /must be an absolute path/ },
+  { name: 'invalid policy JSON', args: ['exec', '--policy', `${dir}/broken.json`, '--', 'true'], message: /broken\.json: invalid JSON/ },
+  { name: 'unknown policy field', args: ['exec', '--policy', `${dir}/unknown-field.json`, '--', 'true'], message: /unknown-field\.json: \/filesystem\/tmp: unknown property 'colour'; allowed here: size, inodes/ },
+  { name: 'bad size in policy', args: ['exec', '--policy', `${dir}/bad-size.json`, '--', 'true'], message: /bad-size\.json: \/filesystem\/tmp\/size: must be .*64M.*got "64 MB"/ },
+  { name: 'extends cycle', args: ['exec', '--policy', `${dir}/cycle-a.json`, '--', 'true'], message: /\/extends: cycle/ },
+  { name: 'unknown policy name', args: ['exec', '--policy', 'no-such-policy', '--', 'true'], message: /no policy named 'no-such-policy'; built-in policies: .*default.*strict/ },
+  { name: 'bad env', args: ['exec', '--env', '1BAD=x', '--', 'true'], message: /'1BAD' is not a valid variable name/ },
+  { name: 'bad workdir', args: ['exec', '--workdir', 'rel/dir', '--', 'true'], message: /--workdir 'rel\/dir' must be an absolute path/ },
+];
+
+for (const mode of modes()) {
+  describe(`bad input (${mode.name})`, () => {
+    for (const c of cases) {
+      test(c.name, async () => {
+        const mounts = mountTable();
+        const r = await cli(c.args, { user: mode.user });
+        assert.equal(r.code, 125, `exit status (stderr: ${r.stderr})`);
+        assert.match(r.stderr, c.message);
+        assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+        assert.equal(r.stdout, '');
+        assert.equal(mountTable(), mounts);
+        assert.equal(readdirSync(dir).join(','), files);
+      });
+    }
+  });
+}
