@@ -9,6 +9,7 @@ import { loadPolicy } from '../policy/load.js';
 import type { BindSpec, Policy, TmpfsSpec } from '../policy/types.js';
 import { parseBind, parseTmpfs, resolveBinds } from './binds.js';
 import { buildPlan } from './plan.js';
+import { compileForRun } from './seccomp.js';
 import type { Watchdog } from './supervisor.js';
 import type { LaunchPlan } from './types.js';
 
@@ -71,7 +72,7 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   if (!Array.isArray(spec.command) || spec.command.length === 0) {
     throw new SandboxError('USAGE', 'no command given: put the command after --');
   }
-  const { policy } = loadPolicy(spec.policy ?? 'default', cwd);
+  const { policy, seccompBaseDir } = loadPolicy(spec.policy ?? 'default', cwd);
   const cliBinds = (spec.bind ?? []).map((b) => (typeof b === 'string' ? parseBind(b) : b));
   const binds = resolveBinds([...policy.filesystem.binds.map((b) => ({ ...b, mode: b.mode ?? 'ro' })), ...cliBinds], cwd);
   const tmpfs = [...policy.filesystem.tmpfs, ...(spec.tmpfs ?? []).map((t) => (typeof t === 'string' ? parseTmpfs(t) : t))];
@@ -91,7 +92,7 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
     // acquire(); until then the plan shows the first uid of the range.
     hostIds: uidRange ? { uid: uidRange.start, gid: uidRange.start } : { uid: host.euid, gid: host.egid },
     cgroupProcs: [] as string[],
-    seccomp: null,
+    seccomp: policy.seccomp ? compileForRun(policy.seccomp, seccompBaseDir, host.kernel, host.euid) : null,
     image: null,
     extraRlimits: [],
   };

@@ -1,21 +1,23 @@
 /**
- * Schema validation of policy files with ajv. Errors name the file, the JSON pointer and what is
- * allowed there, e.g. "strict.json: /filesystem/tmp/size: must be a size like 64M (got "64 MB")".
+ * Schema validation of policy files. The validator is generated from policies/schema.json at build
+ * time (scripts/postbuild.mjs, ajv standalone) so that a start of `sandbox exec` does not compile a
+ * JSON Schema. Errors name the file, the JSON pointer and what is allowed there, e.g.
+ * "strict.json: /filesystem/tmp/size: must be bytes, or a number with a binary unit … (got "64 MB")".
  */
-import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { SandboxError } from '../errors.js';
-import { policiesDir } from './paths.js';
 
-let validator: ValidateFunction | null = null;
-
-function compile(): ValidateFunction {
-  if (validator) return validator;
-  const schema = JSON.parse(readFileSync(`${policiesDir()}/schema.json`, 'utf8'));
-  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
-  validator = ajv.compile(schema);
-  return validator;
+interface Validator {
+  (data: unknown): boolean;
+  errors?: ErrorObject[] | null;
 }
+
+// Generated next to this file by the build; absent only if the build was skipped.
+const validator: Validator = await import('./policy-validator.js' as string)
+  .then((m: { default: Validator }) => m.default)
+  .catch(() => {
+    throw new SandboxError('INTERNAL', 'dist/src/policy/policy-validator.js is missing: run `npm run build`');
+  });
 
 function describe(e: ErrorObject): string {
   const schema = (e.parentSchema ?? {}) as { description?: string; properties?: Record<string, unknown> };
@@ -45,9 +47,8 @@ function pick(errors: ErrorObject[]): ErrorObject {
 }
 
 export function validatePolicyDocument(doc: unknown, file: string): void {
-  const validate = compile();
-  if (validate(doc)) return;
-  const errors = validate.errors ?? [];
+  if (validator(doc)) return;
+  const errors = validator.errors ?? [];
   const oneOf = errors.find((e) => e.keyword === 'oneOf');
   const chosen = oneOf && !errors.some((e) => e.instancePath.length > oneOf.instancePath.length) ? oneOf : pick(errors);
   const pointer = chosen.instancePath || '/';

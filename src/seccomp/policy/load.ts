@@ -1,0 +1,48 @@
+/**
+ * Detects the profile format and resolves `{ "file": "relative/path.json" }` references.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve, dirname } from 'node:path';
+import { SeccompError } from '../errors.js';
+import { parseJsonLossless } from '../json.js';
+import { type ResolvedContext } from './context.js';
+import { isOciProfile, parseOciProfile } from './oci.js';
+import { parseNativeProfile } from './native.js';
+import { type ParsedProfile } from './parsed.js';
+
+export type ProfileFormat = 'sandbox' | 'oci';
+
+export function detectFormat(p: unknown): ProfileFormat {
+  return isOciProfile(p) ? 'oci' : 'sandbox';
+}
+
+/** True for `{ "file": "..." }` (and nothing else). */
+export function isFileReference(p: unknown): p is { file: string } {
+  return typeof p === 'object' && p !== null && !Array.isArray(p) && Object.keys(p).length === 1 && typeof (p as { file?: unknown }).file === 'string';
+}
+
+/**
+ * Replaces a `{file}` reference with the profile it names (read with exact integers), relative to
+ * baseDir. Returns the profile and the directory of the file it came from.
+ */
+export function resolveFileReference(p: unknown, baseDir: string | undefined): { profile: unknown; dir: string | undefined } {
+  if (!isFileReference(p)) return { profile: p, dir: baseDir };
+  const rel = p.file;
+  if (!isAbsolute(rel) && baseDir === undefined) {
+    throw new SeccompError('FILE', `${JSON.stringify(rel)} is relative; pass baseDir (the policy file's directory)`, '/file');
+  }
+  const path = isAbsolute(rel) ? rel : resolve(baseDir!, rel);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new SeccompError('FILE', `cannot read seccomp profile ${path}: ${(e as Error).message}`, '/file');
+  }
+  const profile = parseJsonLossless(text, path);
+  if (isFileReference(profile)) throw new SeccompError('FILE', `${path} is itself a {file} reference; point at the profile directly`, '/file');
+  return { profile, dir: dirname(path) };
+}
+
+export function parseProfile(p: unknown, ctx: ResolvedContext): ParsedProfile {
+  return detectFormat(p) === 'oci' ? parseOciProfile(p, ctx) : parseNativeProfile(p, ctx);
+}

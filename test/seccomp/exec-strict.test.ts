@@ -1,0 +1,67 @@
+/**
+ * The strict policy through `sandbox exec` itself: real workloads run, and the filter the launcher
+ * installs denies what the policy denies. (The same checks without the sandbox, against the bare
+ * filter, are in kernel-policy.test.ts.)
+ */
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { hostArch, syscallNumber } from '../../src/seccomp/index.js';
+import { REPO } from './helpers/native.js';
+
+const nr = (name: string): number => syscallNumber(hostArch(), name)!;
+
+const CLI = join(REPO, 'dist/src/cli/main.js');
+
+function exec(script: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, 'exec', '--policy', 'strict', '--', '/bin/sh', '-c', script], { encoding: 'utf8', timeout: 300_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('sandbox exec --policy strict: compile and run a C++ program', () => {
+  const r = exec([
+    'cd /tmp',
+    `printf '%s\\n' '#include <iostream>' '#include <thread>' 'int main() { long s = 0; std::thread t([&] { for (int i = 1; i <= 1000; i++) s += i; }); t.join(); std::cout << "sum=" << s << std::endl; }' > a.cpp`,
+    'g++ -O2 -pthread a.cpp -o a',
+    './a',
+  ].join(' && '));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /sum=500500/);
+});
+
+test('sandbox exec --policy strict: python3 runs (threads, subprocess, hashlib, json)', () => {
+  const r = exec(`python3 -c 'import json, subprocess, threading, hashlib; t = threading.Thread(target=print); t.start(); t.join(); print(json.dumps([subprocess.run(["true"]).returncode, hashlib.sha256(b"x").hexdigest()[:8]]))'`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\[0, "2d711642"\]/);
+});
+
+test('sandbox exec --policy strict: the filter is installed (io_uring ENOSYS, TIOCSTI with high bits EPERM, AF_ALG refused)', () => {
+  const py = [
+    'import ctypes, os',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    'libc.syscall.restype = ctypes.c_long',
+    'def call(*a):',
+    '    r = libc.syscall(*[ctypes.c_long(x) for x in a])',
+    '    return (r, ctypes.get_errno() if r == -1 else 0)',
+    'buf = ctypes.create_string_buffer(128)',
+    `print("io_uring", call(${nr('io_uring_setup')}, 1, ctypes.addressof(buf)))`,
+    `print("tiocsti", call(${nr('ioctl')}, 0, 0x100005412, 0))`,
+    `print("af_alg", call(${nr('socket')}, 38, 5, 0))`,
+    `print("unshare", call(${nr('unshare')}, 0x10000000))`,
+  ].join('\n');
+  const r = exec(`python3 -c '${py}'`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /io_uring \(-1, 38\)/);
+  assert.match(r.stdout, /tiocsti \(-1, 1\)/);
+  assert.match(r.stdout, /af_alg \(-1, 97\)/);
+  assert.match(r.stdout, /unshare \(-1, 1\)/);
+});
+
+test('sandbox exec --policy strict: an x32 syscall kills the process with SIGSYS', () => {
+  assert.equal(hostArch(), 'x86_64', 'x32 exists on x86_64 only; the project\'s machines are x86_64');
+  const r = exec(`python3 -c 'import ctypes; ctypes.CDLL(None).syscall(0x40000027); print("survived")'; echo "status=$?"`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /survived/);
+  assert.match(r.stdout, /status=159/, '128 + SIGSYS (31)');
+});
