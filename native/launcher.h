@@ -131,6 +131,10 @@ enum report_type {
   REPORT_ERROR = 1,   /* step, err, index */
   REPORT_STARTED = 2, /* index = host pid of init (B) */
   REPORT_EXIT = 3,    /* err = wait status of the workload (C) */
+  REPORT_RUSAGE = 4,  /* after EXIT: err = max RSS in KiB, index = user+system CPU in µs, of every
+                         process init reaped (the workload and its waited-for descendants) */
+  REPORT_SETUP = 5,   /* step = 1 (A) or 2 (B), index = CPU µs that process spent on setup; B sends
+                         it right after forking the workload, so it also marks the workload's start */
 };
 
 struct report {
@@ -182,6 +186,9 @@ void plan_free(struct plan *p);
 void report_error(enum step step, int err, uint32_t index);
 void report_started(uint32_t init_pid);
 void report_exit(int wait_status);
+void report_rusage(int32_t maxrss_kib, uint32_t cpu_us);
+void report_setup(uint32_t who, uint32_t cpu_us);
+uint32_t own_cpu_us(void);
 _Noreturn void fail(enum step step, int err, uint32_t index);
 
 /* filesystem.c: runs in B */

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -175,6 +176,7 @@ static _Noreturn void run_init(const struct plan *p, int syncfd) {
   pid_t workload = fork();
   if (workload < 0) fail(STEP_FORK, errno, 0);
   if (workload == 0) exec_workload(p);
+  report_setup(2, own_cpu_us());
 
   /* Reap everything (orphans are reparented to us) until the workload itself exits. */
   for (;;) {
@@ -182,6 +184,12 @@ static _Noreturn void run_init(const struct plan *p, int syncfd) {
     pid_t w = waitpid(-1, &status, 0);
     if (w == workload) {
       report_exit(status);
+      struct rusage ru;
+      if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+        uint64_t us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+                      (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+        report_rusage((int32_t)ru.ru_maxrss, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
+      }
       _exit(exit_code_of(status));
     }
     if (w < 0 && errno != EINTR) fail(STEP_WAIT, errno, 0);
@@ -217,6 +225,9 @@ int main(int argc, char **argv) {
   /* As root: no supplementary groups may follow the sandbox (B inherits ours). */
   if (geteuid() == 0 && setgroups(0, NULL) < 0) fail(STEP_IDENTITY, errno, 10);
   join_cgroups(&plan);
+  /* Setup CPU is reported so the supervisor can tell it from the workload's: only what A spends
+   * from here on is charged to the run's cgroup. */
+  uint32_t cpu_at_join = own_cpu_us();
   parent_death_signal();
   if (parent_pid > 0 && getppid() != (pid_t)parent_pid) fail(STEP_PARENT_DEATH, ESRCH, 1);
 
@@ -247,6 +258,7 @@ int main(int argc, char **argv) {
   }
   report_started((uint32_t)pid);
   if (write(sync[1], "g", 1) != 1) fail(STEP_SYNC, errno, 2);
+  report_setup(1, own_cpu_us() - cpu_at_join);
 
   int status;
   while (waitpid(pid, &status, 0) < 0)

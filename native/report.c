@@ -8,6 +8,7 @@
 #include "launcher.h"
 
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 static void send_report(uint32_t type, uint32_t step, int32_t err, uint32_t index) {
@@ -24,6 +25,15 @@ static void send_report(uint32_t type, uint32_t step, int32_t err, uint32_t inde
 void report_error(enum step step, int err, uint32_t index) { send_report(REPORT_ERROR, step, err, index); }
 void report_started(uint32_t init_pid) { send_report(REPORT_STARTED, STEP_NONE, 0, init_pid); }
 void report_exit(int wait_status) { send_report(REPORT_EXIT, STEP_NONE, wait_status, 0); }
+void report_rusage(int32_t maxrss_kib, uint32_t cpu_us) { send_report(REPORT_RUSAGE, STEP_NONE, maxrss_kib, cpu_us); }
+void report_setup(uint32_t who, uint32_t cpu_us) { send_report(REPORT_SETUP, who, 0, cpu_us); }
+
+/* CPU time this process has used so far (user + system), in microseconds. */
+uint32_t own_cpu_us(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0) return 0;
+  return (uint32_t)(ts.tv_sec * 1000000u + ts.tv_nsec / 1000);
+}
 
 _Noreturn void fail(enum step step, int err, uint32_t index) {
   report_error(step, err, index);

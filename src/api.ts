@@ -1,66 +1,37 @@
 /**
  * Library entry point: `run(options) → Promise<Result>`, the same options as `sandbox exec` in
  * camelCase. Safe to call many times and concurrently in one process: every run owns its plan, its
- * launcher process, its uid slot and cgroup, and releases them before the promise settles.
+ * launcher process, its pipes, its uid slot and cgroup, and releases them before the promise settles.
  *
- *   const r = await run({ policy: 'strict', command: ['/bin/echo', 'hi'], stdout: 'buffer' });
+ *   const r = await run({ policy: 'judge', command: ['./a.out'], stdin: input, stdout: 'buffer', cpuTime: '1s' });
  */
-import type { ChildProcess } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
-import { isSandboxError, SandboxError } from './errors.js';
+import { isSandboxError } from './errors.js';
 import { prepareRun, type PreparedRun, type RunSpec } from './launch/prepare.js';
-import { supervise } from './launch/supervisor.js';
 import { failureResult, type Result } from './launch/result.js';
+import { openStdio, type OutputOption, type StdinOption, type Stdio } from './launch/stdio.js';
+import { supervise } from './launch/supervisor.js';
 import { outcomeToResult } from './launch/verdict.js';
 
-export type { Result, Status } from './launch/result.js';
+export type { Result, Status, LimitReport, Mechanism } from './launch/result.js';
 export type { LaunchPlan } from './launch/types.js';
-export { SandboxError } from './errors.js';
-
-export type StdinOption = 'inherit' | 'ignore' | string | Buffer | Readable;
-export type OutputOption = 'inherit' | 'ignore' | 'buffer' | Writable;
+export type { RunSpec, PreparedRun } from './launch/prepare.js';
+export type { StdinOption, OutputOption } from './launch/stdio.js';
+export { SandboxError, type SandboxErrorCode } from './errors.js';
 
 export interface RunOptions extends RunSpec {
+  /** default 'inherit' */
   stdin?: StdinOption;
+  /** 'inherit' (default), 'ignore', 'buffer' (Result.stdout), or a Writable */
   stdout?: OutputOption;
   stderr?: OutputOption;
-  /** abort the run: the sandbox is killed and cleaned up, and the Result says 'aborted' */
+  /** abort the run: the sandbox is killed and cleaned up; the Result says 'aborted' */
   signal?: AbortSignal;
 }
 
-export { prepareRun, type PreparedRun, type RunSpec };
-
-function stdinMode(s: StdinOption | undefined): 'inherit' | 'ignore' | 'pipe' {
-  if (s === undefined || s === 'inherit') return 'inherit';
-  if (s === 'ignore') return 'ignore';
-  return 'pipe';
-}
-
-function outputMode(s: OutputOption | undefined): 'inherit' | 'ignore' | 'pipe' {
-  if (s === undefined || s === 'inherit') return 'inherit';
-  if (s === 'ignore') return 'ignore';
-  return 'pipe';
-}
-
-interface Captured { stdout: Buffer[]; stderr: Buffer[] }
-
-function connectStdio(child: ChildProcess, opts: RunOptions, captured: Captured): void {
-  const input = opts.stdin;
-  if (child.stdin) {
-    child.stdin.on('error', () => { /* the workload may exit without reading its input */ });
-    if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
-    else if (input && typeof input === 'object') (input as Readable).pipe(child.stdin);
-  }
-  const route = (stream: Readable | null, opt: OutputOption | undefined, sink: Buffer[]) => {
-    if (!stream) return;
-    if (opt === 'buffer') stream.on('data', (c: Buffer) => sink.push(c));
-    else if (opt && typeof opt === 'object') stream.pipe(opt, { end: false });
-  };
-  route(child.stdout, opts.stdout, captured.stdout);
-  route(child.stderr, opts.stderr, captured.stderr);
-}
-
-/** Run a command in a sandbox. Never throws for sandbox failures: they are a Result with status XX. */
+/**
+ * Run a command in a sandbox: prepare (no side effects) → acquire (uid slot, cgroup) → supervise →
+ * measure → release. Never throws for sandbox failures: they are a Result with status XX.
+ */
 export async function run(opts: RunOptions): Promise<Result> {
   let prepared: PreparedRun;
   try {
@@ -69,35 +40,35 @@ export async function run(opts: RunOptions): Promise<Result> {
     if (!isSandboxError(e)) throw e;
     return failureResult(e.code, e.message, opts.policy ?? 'default');
   }
-  const captured: Captured = { stdout: [], stderr: [] };
+  let stdio: Stdio | null = null;
   try {
+    stdio = await openStdio(opts, prepared.limits.outputBytes, { stdout: process.stdout, stderr: process.stderr });
     await prepared.acquire();
+    const io = stdio;
     const outcome = await supervise({
       plan: prepared.plan,
-      stdio: [stdinMode(opts.stdin), outputMode(opts.stdout), outputMode(opts.stderr)],
-      onSpawn: (child) => connectStdio(child, opts, captured),
-      wallTimeMs: prepared.wallTimeMs,
-      watchdogs: prepared.watchdogs,
+      stdio: io.slots,
+      onSpawn: () => io.attach(),
+      ...(prepared.wallTimeMs !== undefined ? { wallTimeMs: prepared.wallTimeMs } : {}),
+      watchdogs: [...prepared.watchdogs, io.limiter],
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    const result = await outcomeToResult(outcome, prepared);
-    if (opts.stdout === 'buffer') result.stdout = Buffer.concat(captured.stdout);
-    if (opts.stderr === 'buffer') result.stderr = Buffer.concat(captured.stderr);
+    await io.drained();
+    const result = outcomeToResult(outcome, prepared, await prepared.measure(), io.limiter.exceeded);
+    if (opts.stdout === 'buffer') result.stdout = Buffer.concat(io.stdout);
+    if (opts.stderr === 'buffer') result.stderr = Buffer.concat(io.stderr);
+    if (io.limiter.exceeded) result.outputTruncated = true;
     return result;
   } catch (e) {
     if (!isSandboxError(e)) throw e;
-    return failureResult(e.code, e.message, prepared.policyName);
+    return failureResult(e.code, e.message, prepared.policyName, { limits: prepared.enforcement.report });
   } finally {
+    stdio?.close();
     await prepared.release();
   }
 }
 
 /** Build the LaunchPlan without running anything (what `sandbox exec --dry-run` prints). */
 export async function plan(opts: RunSpec): Promise<PreparedRun['plan']> {
-  const prepared = await prepareRun(opts);
-  return prepared.plan;
-}
-
-export function assertSandboxError(e: unknown): asserts e is SandboxError {
-  if (!isSandboxError(e)) throw e;
+  return (await prepareRun(opts)).plan;
 }

@@ -1,11 +1,14 @@
 /**
  * `sandbox exec [options] -- COMMAND [ARGS...]`: parsing and printing only; the work is `run()`.
  */
+import { writeFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { plan as buildPlanOnly, run } from '../api.js';
+import { plan as buildPlanOnly, run, type RunOptions } from '../api.js';
 import { SandboxError } from '../errors.js';
+import { metaFile } from '../launch/meta.js';
 import { planToJson } from '../launch/plan.js';
 import type { RunSpec } from '../launch/prepare.js';
+import type { Result } from '../launch/result.js';
 
 interface ExecArgs {
   policy: string;
@@ -15,43 +18,93 @@ interface ExecArgs {
   env?: string[];
   dryRun?: boolean;
   uidRange?: string;
+  image?: string;
+  trustPolicy?: string;
+  store?: string;
+  memory?: string;
+  pids?: number;
+  cpuTime?: string;
+  wallTime?: string;
+  cpus?: number;
+  fsize?: string;
+  nofile?: number;
+  stack?: string;
+  outputLimit?: string;
+  tmpfsSize?: string;
+  json?: boolean;
+  result?: string;
+  meta?: string;
   command?: (string | number)[];
   '--'?: (string | number)[];
 }
 
+const LIMIT_GROUP = 'Limits (override the policy; sizes K/M/G, durations ms/s):';
+const REPORT_GROUP = 'Result:';
+
 function builder(y: Argv): Argv<ExecArgs> {
   return y
     .usage('$0 exec [options] -- COMMAND [ARGS...]')
-    .positional('command', { type: 'string', array: true, describe: 'not here: put the command after --', hidden: true })
     .parserConfiguration({ 'populate--': true, 'boolean-negation': false })
-    .option('policy', { alias: 'p', type: 'string', default: 'default', describe: 'built-in policy name (default, strict, …) or path to a policy .json' })
+    .positional('command', { type: 'string', array: true, describe: 'not here: put the command after --' })
+    .option('policy', { alias: 'p', type: 'string', default: 'default', describe: 'built-in policy (default, strict, judge, ci) or a policy .json' })
     .option('bind', { type: 'string', array: true, describe: 'bind a host path: SRC:DST[:ro|rw] (default ro); repeatable' })
     .option('tmpfs', { type: 'string', array: true, describe: 'a private tmpfs: DST[:SIZE]; repeatable' })
     .option('workdir', { alias: 'w', type: 'string', describe: 'working directory inside the sandbox' })
     .option('env', { alias: 'e', type: 'string', array: true, describe: 'set a variable: NAME=VALUE; repeatable' })
+    .option('image', { type: 'string', describe: 'run from an image of the store (NAME:TAG or @sha256:…), verified first' })
+    .option('trust-policy', { type: 'string', describe: 'trust policy for --image (default /etc/sandbox/trust.json, or $XDG_CONFIG_HOME/sandbox/trust.json)' })
+    .option('store', { type: 'string', describe: 'image store (default /var/lib/sandbox, or $XDG_DATA_HOME/sandbox)' })
     .option('dry-run', { type: 'boolean', describe: 'print the resolved LaunchPlan as JSON and run nothing' })
     .option('uid-range', { type: 'string', describe: 'as root: host uids for sandboxes, START:COUNT (default 1879048192:65536)' })
+    .option('memory', { type: 'string', group: LIMIT_GROUP, describe: 'memory (swap counts as memory), e.g. 256M' })
+    .option('pids', { type: 'number', group: LIMIT_GROUP, describe: 'processes and threads' })
+    .option('cpu-time', { type: 'string', group: LIMIT_GROUP, describe: 'CPU time of all processes and threads, e.g. 300ms' })
+    .option('wall-time', { type: 'string', group: LIMIT_GROUP, describe: 'wall-clock time, e.g. 2s' })
+    .option('cpus', { type: 'number', group: LIMIT_GROUP, describe: 'CPU bandwidth in cores, e.g. 1.5' })
+    .option('fsize', { type: 'string', group: LIMIT_GROUP, describe: 'largest file the workload may write, e.g. 16M' })
+    .option('nofile', { type: 'number', group: LIMIT_GROUP, describe: 'open files per process' })
+    .option('stack', { type: 'string', group: LIMIT_GROUP, describe: 'stack size, e.g. 8M' })
+    .option('output-limit', { type: 'string', group: LIMIT_GROUP, describe: 'stdout+stderr bytes, e.g. 1M' })
+    .option('tmpfs-size', { type: 'string', group: LIMIT_GROUP, describe: 'size of /tmp (and the default of --tmpfs), e.g. 64M' })
+    .option('json', { type: 'boolean', group: REPORT_GROUP, describe: 'print only the Result as JSON on stdout (the workload\'s output is in it)' })
+    .option('result', { type: 'string', group: REPORT_GROUP, describe: 'write the Result as JSON to FILE' })
+    .option('meta', { type: 'string', group: REPORT_GROUP, describe: 'write an isolate-compatible meta file to FILE' })
     .example('$0 exec --policy strict -- /bin/echo hello', '')
-    .example('$0 exec --bind ./work:/work:rw --workdir /work -- sh -c "make"', '') as unknown as Argv<ExecArgs>;
+    .example('$0 exec --bind ./work:/work:rw --workdir /work -- sh -c "make"', '')
+    .example('$0 exec --policy judge --cpu-time 1s --memory 256M --meta meta.txt -- ./a.out', '') as unknown as Argv<ExecArgs>;
 }
 
 function commandFrom(argv: ArgumentsCamelCase<ExecArgs>): string[] {
   const rest = argv['--'];
-  if ((argv.command?.length ?? 0) > 0 || !rest || rest.length === 0) {
+  if ((argv.command?.length ?? 0) > 0 || !rest || (rest.length === 0 && !argv.image)) {
     throw new SandboxError('USAGE', 'missing `-- COMMAND`: put the command after `--`, e.g. sandbox exec -- /bin/true');
   }
   return rest.map(String);
 }
 
 function specFrom(argv: ArgumentsCamelCase<ExecArgs>): RunSpec {
+  const optional = <K extends keyof RunSpec>(k: K, v: RunSpec[K] | undefined): Partial<RunSpec> => (v === undefined ? {} : { [k]: v });
   return {
     command: commandFrom(argv),
     policy: argv.policy,
-    ...(argv.bind ? { bind: argv.bind } : {}),
-    ...(argv.tmpfs ? { tmpfs: argv.tmpfs } : {}),
-    ...(argv.workdir !== undefined ? { workdir: argv.workdir } : {}),
-    ...(argv.env ? { env: argv.env } : {}),
-    ...(argv.uidRange !== undefined ? { uidRange: argv.uidRange } : {}),
+    ...optional('bind', argv.bind),
+    ...optional('tmpfs', argv.tmpfs),
+    ...optional('workdir', argv.workdir),
+    ...optional('env', argv.env),
+    ...optional('uidRange', argv.uidRange),
+    ...optional('image', argv.image),
+    ...optional('trustPolicy', argv.trustPolicy),
+    ...optional('store', argv.store),
+    ...optional('memory', argv.memory),
+    ...optional('pids', argv.pids),
+    ...optional('cpuTime', argv.cpuTime),
+    ...optional('wallTime', argv.wallTime),
+    ...optional('cpus', argv.cpus),
+    ...optional('fsize', argv.fsize),
+    ...optional('nofile', argv.nofile),
+    ...optional('stack', argv.stack),
+    ...optional('outputLimit', argv.outputLimit),
+    ...optional('tmpfsSize', argv.tmpfsSize),
   };
 }
 
@@ -74,6 +127,19 @@ function abortOnSignals(): { signal: AbortSignal; received: () => NodeJS.Signals
 
 const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
+/** The Result as JSON: output buffers as text. */
+function resultJson(r: Result): string {
+  return JSON.stringify({ ...r, stdout: r.stdout?.toString('utf8'), stderr: r.stderr?.toString('utf8') }, null, 2);
+}
+
+function writeReport(file: string, text: string, flag: string): void {
+  try {
+    writeFileSync(file, text);
+  } catch (e) {
+    throw new SandboxError('USAGE', `${flag} ${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
 async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
   const spec = specFrom(argv);
   if (argv.dryRun) {
@@ -82,8 +148,15 @@ async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
   }
   const signals = abortOnSignals();
   try {
-    const result = await run({ ...spec, stdin: 'inherit', stdout: 'inherit', stderr: 'inherit', signal: signals.signal });
-    if (result.status === 'XX' || result.status === 'TO') process.stderr.write(`sandbox: ${result.message}\n`);
+    // With --json, stdout carries the Result only: the workload's output is captured into it.
+    const io: Pick<RunOptions, 'stdin' | 'stdout' | 'stderr'> = argv.json
+      ? { stdin: 'inherit', stdout: 'buffer', stderr: 'buffer' }
+      : { stdin: 'inherit', stdout: 'inherit', stderr: 'inherit' };
+    const result = await run({ ...spec, ...io, signal: signals.signal });
+    if (argv.result) writeReport(argv.result, `${resultJson(result)}\n`, '--result');
+    if (argv.meta) writeReport(argv.meta, metaFile(result), '--meta');
+    if (argv.json) process.stdout.write(`${resultJson(result)}\n`);
+    else if (result.status !== 'OK' && result.status !== 'RE' && result.status !== 'SG') process.stderr.write(`sandbox: ${result.message}\n`);
     const sig = signals.received();
     process.exitCode = sig ? 128 + (SIGNAL_NUMBERS[sig] ?? 15) : result.exitCode;
   } finally {

@@ -14,6 +14,8 @@ export interface PlanImage {
   /** the image config's Env, applied before the policy's env */
   env: string[];
   workingDir: string;
+  entrypoint?: string[];
+  cmd?: string[];
 }
 
 export interface PlanRequest {
@@ -166,7 +168,15 @@ function userBindMounts(binds: BindSpec[]): MountOp[] {
     });
 }
 
-function rlimits(policy: Policy, extra: Rlimit[]): Rlimit[] {
+/** A sandbox can only lower limits: each value is capped at the invoking process's hard limit. */
+function clampToHost(l: Rlimit, host: HostFacts): Rlimit {
+  const hard = host.hardLimits[l.resource];
+  if (hard === undefined || hard === 'unlimited') return l;
+  const cap = (v: number | 'unlimited') => (v === 'unlimited' || v > hard ? hard : v);
+  return { resource: l.resource, soft: cap(l.soft), hard: cap(l.hard) };
+}
+
+function rlimits(policy: Policy, extra: Rlimit[], host: HostFacts): Rlimit[] {
   const r = policy.rlimits;
   const byName = new Map<string, Rlimit>();
   const set = (l: Rlimit) => byName.set(l.resource, l);
@@ -182,7 +192,7 @@ function rlimits(policy: Policy, extra: Rlimit[]): Rlimit[] {
     }
   }
   for (const l of extra) if (l.resource !== 'core') set(l);
-  return [...byName.values()];
+  return [...byName.values()].map((l) => clampToHost(l, host));
 }
 
 function environment(req: PlanRequest): string[] {
@@ -227,7 +237,7 @@ export function buildPlan(req: PlanRequest): LaunchPlan {
       ? { kind: 'image', source: req.image.rootfs, writable: policy.image.writable, digest: req.image.digest, options: `mode=0755,size=${tmpSize}` }
       : { kind: 'tmpfs', options: 'mode=0755,size=1m,nr_inodes=4096' },
     mounts,
-    rlimits: rlimits(policy, req.extraRlimits),
+    rlimits: rlimits(policy, req.extraRlimits, host),
     env: environment(req),
     cwd: req.workdir,
     argv: req.argv,

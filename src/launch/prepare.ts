@@ -1,19 +1,27 @@
 /**
  * Everything before the launch: resolve the policy, apply the caller's overrides, check bind sources,
- * probe the host, and build the LaunchPlan. No side effects until `acquire()` (uid slot, cgroup), which
- * `release()` undoes — also when the run fails or is aborted.
+ * decide how each limit is enforced, compile seccomp, probe the host, and build the LaunchPlan. No
+ * side effects until `acquire()` (uid slot, cgroup), which `release()` undoes — also when the run
+ * fails or is aborted.
  */
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { SandboxError } from '../errors.js';
+import { probeCgroups, type CgroupStats, type RunCgroup } from '../host/cgroup/index.js';
 import { probeHostFacts } from '../host/facts.js';
+import { CpuTimeWatchdog } from '../limits/cpu-watchdog.js';
+import { chooseMechanisms, type Enforcement } from '../limits/mechanisms.js';
+import { processTreeCpuNs } from '../limits/proc-cpu.js';
+import { resolveLimits, type LimitOverrides, type LimitSpec } from '../limits/spec.js';
 import { loadPolicy } from '../policy/load.js';
 import type { BindSpec, Policy, TmpfsSpec } from '../policy/types.js';
 import { parseBind, parseTmpfs, resolveBinds } from './binds.js';
-import { buildPlan } from './plan.js';
+import { buildPlan, type PlanImage, type PlanRequest } from './plan.js';
 import { compileForRun } from './seccomp.js';
 import type { Watchdog } from './supervisor.js';
 import type { LaunchPlan } from './types.js';
 
-export interface RunSpec {
+export interface RunSpec extends LimitOverrides {
   /** the command and its arguments */
   command: string[];
   /** a built-in policy name or a path to a policy file (default: 'default') */
@@ -29,15 +37,35 @@ export interface RunSpec {
   cwd?: string;
   /** host uid range for runs started by root, "START:COUNT" (default 1879048192:65536) */
   uidRange?: string;
+  /** run from this image reference in the image store */
+  image?: string;
+  /** trust policy file for images (default /etc/sandbox/trust.json or $XDG_CONFIG_HOME/sandbox/trust.json) */
+  trustPolicy?: string;
+  /** image store root (default /var/lib/sandbox or $XDG_DATA_HOME/sandbox) */
+  store?: string;
+}
+
+export interface Measurements {
+  cgroup: CgroupStats | null;
+  cgroupDriver: 'v2' | 'v1' | null;
+  /** every leaf directory of the run's cgroup (removed by release()) */
+  cgroupPaths: string[];
+  /** the CPU-time watchdog's last reading (ns) when it used /proc (no cgroup), for killed runs */
+  procCpuNs: number | null;
 }
 
 export interface PreparedRun {
   policyName: string;
   policy: Policy;
   plan: LaunchPlan;
+  limits: LimitSpec;
+  enforcement: Enforcement;
   wallTimeMs?: number;
   watchdogs: Watchdog[];
+  imageDigest: string | null;
   acquire(): Promise<void>;
+  /** statistics of the finished run (read before release) */
+  measure(): Promise<Measurements>;
   release(): Promise<void>;
 }
 
@@ -67,12 +95,43 @@ function checkWorkdir(dir: string): string {
   return dir;
 }
 
+let staleSwept = false;
+
+/** After a SIGKILLed supervisor, the next run removes what it left (once per process). */
+async function sweepStaleOnce(): Promise<void> {
+  if (staleSwept) return;
+  staleSwept = true;
+  const { cleanStaleCgroups } = await import('../host/cgroup/index.js');
+  await cleanStaleCgroups().catch(() => { /* reported by `sandbox doctor --clean`; never blocks a run */ });
+}
+
+async function resolveImage(spec: RunSpec, policy: Policy): Promise<PlanImage | null> {
+  if (!spec.image) return null;
+  const { prepareRunImage } = await import('../image/index.js');
+  const img = await prepareRunImage(spec.image, {
+    requireSignature: policy.image.requireSignature,
+    ...(spec.trustPolicy ? { trustPolicyPath: spec.trustPolicy } : {}),
+    ...(spec.store ? { storeRoot: spec.store } : {}),
+  });
+  return { rootfs: img.rootfs, digest: img.digest, env: img.config.env, workingDir: img.config.workingDir, entrypoint: img.config.entrypoint, cmd: img.config.cmd };
+}
+
 export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   const cwd = spec.cwd ?? process.cwd();
-  if (!Array.isArray(spec.command) || spec.command.length === 0) {
-    throw new SandboxError('USAGE', 'no command given: put the command after --');
-  }
+  if (!Array.isArray(spec.command)) throw new SandboxError('USAGE', 'no command given: put the command after --');
   const { policy, seccompBaseDir } = loadPolicy(spec.policy ?? 'default', cwd);
+  const limits = resolveLimits(policy, spec);
+  policy.filesystem.tmp.size = limits.tmpfsBytes;
+  const enforcement = chooseMechanisms(limits, await probeCgroups());
+  if (enforcement.unenforceable.length > 0 && limits.onUnenforceable === 'error') {
+    throw new SandboxError('LIMIT_UNENFORCEABLE',
+      `policy ${policy.name} requires every declared limit to be enforced, but here: ${enforcement.unenforceable.join('; ')}. Drop the limit, fix the host (sandbox doctor), or use a policy with "onUnenforceable": "report"`,
+      { unenforceable: enforcement.unenforceable });
+  }
+  const image = await resolveImage(spec, policy);
+  const command = image ? imageCommand(spec.command, image) : spec.command;
+  if (command.length === 0) throw new SandboxError('USAGE', 'no command given: put the command after --');
+
   const cliBinds = (spec.bind ?? []).map((b) => (typeof b === 'string' ? parseBind(b) : b));
   const binds = resolveBinds([...policy.filesystem.binds.map((b) => ({ ...b, mode: b.mode ?? 'ro' })), ...cliBinds], cwd);
   const tmpfs = [...policy.filesystem.tmpfs, ...(spec.tmpfs ?? []).map((t) => (typeof t === 'string' ? parseTmpfs(t) : t))];
@@ -80,40 +139,102 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   const asRoot = host.euid === 0;
   const uidRange = asRoot ? (await import('../host/uid-slots.js')).parseUidRange(spec.uidRange ?? process.env['SANDBOX_UID_RANGE']) : null;
 
-  const request = {
+  let request: PlanRequest = {
     policy,
-    argv: spec.command,
+    argv: command,
     binds,
     tmpfs,
-    workdir: checkWorkdir(spec.workdir ?? policy.filesystem.workdir),
+    workdir: checkWorkdir(spec.workdir ?? (image?.workingDir || policy.filesystem.workdir)),
     env: parseEnv(spec.env),
     host,
     // Rootless: the invoking user is who the workload is on the host. As root, a uid slot is taken in
-    // acquire(); until then the plan shows the first uid of the range.
+    // acquire(); until then (e.g. --dry-run) the plan shows the first uid of the range.
     hostIds: uidRange ? { uid: uidRange.start, gid: uidRange.start } : { uid: host.euid, gid: host.egid },
-    cgroupProcs: [] as string[],
+    cgroupProcs: [],
     seccomp: policy.seccomp ? compileForRun(policy.seccomp, seccompBaseDir, host.kernel, host.euid) : null,
-    image: null,
-    extraRlimits: [],
+    image,
+    extraRlimits: enforcement.rlimits,
   };
   let plan = buildPlan(request);
   let releaseSlot: (() => void) | null = null;
+  let cgroup: RunCgroup | null = null;
+  let cpuWatchdog: CpuTimeWatchdog | null = null;
+  const watchdogs: Watchdog[] = [];
 
-  return {
+  const prepared: PreparedRun = {
     policyName: policy.name,
     policy,
     get plan() { return plan; },
-    watchdogs: [],
+    limits,
+    enforcement,
+    ...(limits.wallTimeMs !== undefined ? { wallTimeMs: limits.wallTimeMs } : {}),
+    watchdogs,
+    imageDigest: image?.digest ?? null,
     async acquire() {
       if (uidRange) {
         const slot = (await import('../host/uid-slots.js')).acquireUidSlot(uidRange);
         releaseSlot = slot.release;
-        plan = buildPlan({ ...request, hostIds: { uid: slot.uid, gid: slot.uid } });
+        request = { ...request, hostIds: { uid: slot.uid, gid: slot.uid } };
+      }
+      if (enforcement.cgroup) {
+        await sweepStaleOnce();
+        const { createRunCgroup } = await import('../host/cgroup/index.js');
+        cgroup = await createRunCgroup(`r${randomBytes(6).toString('hex')}`, enforcement.cgroup);
+        checkEnforced(cgroup, enforcement, limits);
+        request = { ...request, cgroupProcs: [...cgroup.procsFiles] };
+      }
+      plan = buildPlan(request);
+      if (limits.cpuTimeMs !== undefined) {
+        const cg = cgroup;
+        const clock = enforcement.cpuClock === 'cgroup' && cg
+          ? { usedNs: () => cg.cpuUsageNs() }
+          : { usedNs: (initPid: number) => processTreeCpuNs(initPid) };
+        const parallelism = Math.min(limits.cpus ?? Infinity, availableParallelism());
+        // When the budget is gone, kill through the cgroup too: it stops every task at once.
+        cpuWatchdog = new CpuTimeWatchdog(limits.cpuTimeMs * 1e6, clock, parallelism, () => { void cg?.killAll().catch(() => {}); });
+        watchdogs.push(cpuWatchdog);
       }
     },
+    async measure() {
+      return {
+        cgroup: cgroup ? await cgroup.stats() : null,
+        cgroupDriver: cgroup?.driver ?? null,
+        cgroupPaths: cgroup ? [...cgroup.paths] : [],
+        procCpuNs: enforcement.cpuClock === 'proc' ? (cpuWatchdog?.lastUsedNs ?? null) : null,
+      };
+    },
     async release() {
-      releaseSlot?.();
-      releaseSlot = null;
+      try {
+        await cgroup?.remove();
+      } finally {
+        cgroup = null;
+        releaseSlot?.();
+        releaseSlot = null;
+      }
     },
   };
+  return prepared;
+}
+
+/** A cgroup that could not enforce a requested limit: fall back, or refuse under strict. */
+function checkEnforced(cg: RunCgroup, e: Enforcement, limits: LimitSpec): void {
+  const missing: string[] = [];
+  if (e.cgroup?.memoryBytes !== undefined && !cg.enforced.memory) missing.push('memory');
+  if (e.cgroup?.pids !== undefined && !cg.enforced.pids) missing.push('pids');
+  if (e.cgroup?.cpuCores !== undefined && !cg.enforced.cpuCores) missing.push('cpus');
+  if (missing.length === 0) return;
+  const why = cg.notes.join('; ');
+  if (limits.onUnenforceable === 'error') {
+    void cg.remove();
+    throw new SandboxError('LIMIT_UNENFORCEABLE', `the run's cgroup cannot enforce ${missing.join(', ')}${why ? ` (${why})` : ''}`);
+  }
+  for (const m of missing) {
+    const r = e.report[m];
+    if (r) e.report[m] = { ...r, mechanism: 'none', note: `not enforced: the cgroup cannot${why ? ` (${why})` : ''}` };
+  }
+}
+
+/** The image's Entrypoint + (the command given, or the image's Cmd). */
+function imageCommand(given: string[], image: PlanImage): string[] {
+  return [...(image.entrypoint ?? []), ...(given.length > 0 ? given : image.cmd ?? [])];
 }

@@ -34,22 +34,35 @@ export interface Result {
   killReason: 'wall-time' | 'cpu-time' | 'output' | 'memory' | 'aborted' | null;
   error: { code: SandboxErrorCode; step?: string; errno?: string } | null;
   time: {
-    /** CPU time of every process and thread of the sandbox, ms */
+    /** CPU time of every process and thread of the workload, ms (the launcher's setup excluded) */
     cpuMs: number | null;
+    /** from the workload's start to its exit, ms */
     wallMs: number;
-    /** where cpuMs comes from */
-    cpuSource: 'cgroup-v2' | 'cgroup-v1' | 'proc' | 'none';
+    /** where cpuMs comes from: the run's cgroup; getrusage of every process the sandbox's init reaped;
+     * or (a killed run without cgroup) the last /proc reading of the CPU-time watchdog (10 ms ticks) */
+    cpuSource: 'cgroup-v2' | 'cgroup-v1' | 'rusage' | 'proc' | 'none';
+    /** CPU the launcher itself spent setting the sandbox up, ms (on the same cgroup clock, not in cpuMs) */
+    setupCpuMs: number;
   };
   memory: {
-    /** peak memory, bytes */
+    /** peak memory, bytes: the cgroup's high-water mark where there is one, else the largest max-RSS */
     peakBytes: number | null;
-    /** which figure peakBytes is */
-    source: 'cgroup-v2 memory.peak' | 'cgroup-v1 memory.max_usage_in_bytes' | 'rusage max-rss' | 'none';
+    /** which figure peakBytes is: a cgroup file (anonymous memory + page cache + tmpfs the run wrote,
+     * as the limit counts it) or 'rusage max-rss' (resident set of the largest single process) */
+    source: 'memory.peak' | 'memory.memsw.max_usage_in_bytes' | 'memory.max_usage_in_bytes' | 'rusage max-rss' | 'none';
+    /** the largest resident set of any one process (getrusage), bytes — isolate's max-rss */
+    maxRssBytes: number | null;
     oomKilled: boolean;
   };
   limits: Record<string, LimitReport>;
   policy: string;
   hostUid: number;
+  /** manifest digest of the image the run started from */
+  image?: string;
+  /** the run's cgroup leaves (already removed when the Result is returned) */
+  cgroups?: string[];
+  /** processes/threads: the high-water mark and how many forks the pids limit refused (cgroup only) */
+  pids?: { peak: number | null; limitHits: number | null };
   /** when stdout/stderr were captured ('buffer') */
   stdout?: Buffer;
   stderr?: Buffer;
@@ -71,8 +84,8 @@ export function failureResult(code: SandboxErrorCode, message: string, policy: s
     killed: false,
     killReason: null,
     error: { code },
-    time: { cpuMs: null, wallMs: 0, cpuSource: 'none' },
-    memory: { peakBytes: null, source: 'none', oomKilled: false },
+    time: { cpuMs: null, wallMs: 0, cpuSource: 'none', setupCpuMs: 0 },
+    memory: { peakBytes: null, source: 'none', maxRssBytes: null, oomKilled: false },
     limits: {},
     policy,
     hostUid: -1,

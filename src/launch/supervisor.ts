@@ -18,7 +18,8 @@ export type KillReason = 'wall-time' | 'cpu-time' | 'output' | 'aborted';
 
 /** Something that watches a running sandbox (CPU time, output bytes) and may ask to kill it. */
 export interface Watchdog {
-  start(ctx: { initPid: number; kill(reason: KillReason): void; startedAt: bigint }): void;
+  /** called when the workload has been forked; setupCpuNs: CPU the launcher spent on setup */
+  start(ctx: { initPid: number; kill(reason: KillReason): void; startedAt: bigint; setupCpuNs: number }): void;
   stop(): void;
 }
 
@@ -38,17 +39,23 @@ export interface SuperviseRequest {
 export interface LaunchOutcome {
   /** the workload's own exit, when it ran */
   exit: { code: number | null; signal: number | null } | null;
+  /** max RSS and CPU of every process the sandbox's init reaped (getrusage RUSAGE_CHILDREN) */
+  rusage: { maxRssKiB: number; cpuUs: number } | null;
+  /** CPU the launcher's own processes spent on setup (µs), not the workload's */
+  setupCpuUs: number;
   failure: LaunchFailure | null;
   killed: KillReason | null;
   initPid: number | null;
   launcherExitCode: number | null;
   launcherSignal: NodeJS.Signals | null;
-  /** nanoseconds from the sandbox's start (init cloned) to the launcher's exit */
+  /** nanoseconds from the workload's start (forked by init) to its exit */
   wallNs: bigint;
 }
 
 /** Grace period for the launcher to reap the sandbox after SIGTERM before it is SIGKILLed itself. */
 const TEARDOWN_GRACE_MS = 2000;
+/** Setup (namespaces, mounts) that takes longer than this is stuck (e.g. on a hung network mount). */
+const SETUP_TIMEOUT_MS = 30_000;
 
 export function launcherPath(): string {
   const path = resolve(packageRoot(), 'native/build/sandbox-launcher');
@@ -70,10 +77,11 @@ export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
   const launcher = launcherPath();
   return new Promise((resolvePromise, reject) => {
     const outcome: LaunchOutcome = {
-      exit: null, failure: null, killed: null, initPid: null,
+      exit: null, rusage: null, setupCpuUs: 0, failure: null, killed: null, initPid: null,
       launcherExitCode: null, launcherSignal: null, wallNs: 0n,
     };
-    let startedAt = process.hrtime.bigint();
+    let startedAt: bigint | null = null;
+    let endedAt: bigint | null = null;
     const timers: NodeJS.Timeout[] = [];
     let exited = false;
     let reportsDone = false;
@@ -87,6 +95,8 @@ export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
 
     const kill = (reason: KillReason) => {
       if (exited) return;
+      // The workload stops now: that is the end of its wall time, not when teardown finishes.
+      if (startedAt !== null) endedAt ??= process.hrtime.bigint();
       outcome.killed ??= reason;
       child.kill('SIGTERM');
       const t = setTimeout(() => { if (!exited) child.kill('SIGKILL'); }, TEARDOWN_GRACE_MS);
@@ -99,8 +109,17 @@ export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
       for (const t of timers) clearTimeout(t);
       for (const w of req.watchdogs ?? []) w.stop();
       req.signal?.removeEventListener('abort', onAbort);
-      outcome.wallNs = process.hrtime.bigint() - startedAt;
+      if (startedAt !== null) outcome.wallNs = (endedAt ?? process.hrtime.bigint()) - startedAt;
       resolvePromise(outcome);
+    };
+
+    let setupGuard: NodeJS.Timeout | null = null;
+    // The workload's clocks start when init has forked it: setup is not the workload's time.
+    const workloadStarted = (initPid: number) => {
+      if (setupGuard) clearTimeout(setupGuard);
+      startedAt = process.hrtime.bigint();
+      if (req.wallTimeMs !== undefined) timers.push(setTimeout(() => kill('wall-time'), req.wallTimeMs));
+      for (const w of req.watchdogs ?? []) w.start({ initPid, kill, startedAt, setupCpuNs: outcome.setupCpuUs * 1000 });
     };
 
     const onAbort = () => kill('aborted');
@@ -122,11 +141,16 @@ export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
         pending = pending.subarray(REPORT_SIZE);
         if (r.type === 'started') {
           outcome.initPid = r.initPid;
-          startedAt = process.hrtime.bigint();
-          if (req.wallTimeMs !== undefined) timers.push(setTimeout(() => kill('wall-time'), req.wallTimeMs));
-          for (const w of req.watchdogs ?? []) w.start({ initPid: r.initPid, kill, startedAt });
+          setupGuard = setTimeout(() => kill('aborted'), SETUP_TIMEOUT_MS);
+          timers.push(setupGuard);
+        } else if (r.type === 'setup') {
+          outcome.setupCpuUs += r.cpuUs;
+          if (r.who === 2 && outcome.initPid !== null) workloadStarted(outcome.initPid);
         } else if (r.type === 'exit') {
+          endedAt = process.hrtime.bigint();
           outcome.exit = waitStatusToExit(r.waitStatus);
+        } else if (r.type === 'rusage') {
+          outcome.rusage = { maxRssKiB: r.maxRssKiB, cpuUs: r.cpuUs };
         } else {
           outcome.failure ??= { step: r.step, errno: r.errno, index: r.index };
         }

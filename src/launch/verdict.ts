@@ -1,57 +1,95 @@
 /**
- * LaunchOutcome (+ measurements) → Result: the status, the message and the exit status of `sandbox`.
+ * LaunchOutcome + measurements → Result: the status, the message, the figures, and the exit status of
+ * `sandbox`. The order of the checks is the order of precedence: a sandbox failure, an abort, a time
+ * limit, the memory limit (OOM kill), the output limit, then what the workload itself did.
  */
+import { constants } from 'node:os';
 import { EXIT_SANDBOX_FAILURE } from '../errors.js';
 import { failureExitCode, failureMessage } from './launcher-errors.js';
-import type { PreparedRun } from './prepare.js';
-import type { Result } from './result.js';
+import type { Measurements, PreparedRun } from './prepare.js';
+import type { Result, Status } from './result.js';
 import { signalName } from './result.js';
 import type { LaunchOutcome } from './supervisor.js';
 
-export async function outcomeToResult(outcome: LaunchOutcome, prepared: PreparedRun): Promise<Result> {
-  const plan = prepared.plan;
-  const base = {
-    workloadExitCode: outcome.exit?.code ?? null,
-    signal: outcome.exit?.signal ?? null,
-    killed: outcome.killed !== null,
-    killReason: outcome.killed,
-    error: null,
-    time: { cpuMs: null, wallMs: Number(outcome.wallNs / 1_000_000n), cpuSource: 'none' as const },
-    memory: { peakBytes: null, source: 'none' as const, oomKilled: false },
-    limits: {},
-    policy: prepared.policyName,
-    hostUid: plan.identity.hostUid,
-  };
+const SIGKILL = constants.signals.SIGKILL;
+const SIGXCPU = constants.signals.SIGXCPU;
+const SIGXFSZ = constants.signals.SIGXFSZ;
 
+type Figures = Pick<Result, 'time' | 'memory'>;
+
+function figures(outcome: LaunchOutcome, m: Measurements): Figures {
+  const setupNs = outcome.setupCpuUs * 1000;
+  const cg = m.cgroup;
+  const maxRssBytes = outcome.rusage ? outcome.rusage.maxRssKiB * 1024 : null;
+  // Killed runs never report rusage (init dies with the workload): then the /proc watchdog's last reading.
+  const cpuMs = cg
+    ? Math.max(0, cg.cpuNs - setupNs) / 1e6
+    : outcome.rusage ? outcome.rusage.cpuUs / 1000 : m.procCpuNs !== null ? m.procCpuNs / 1e6 : null;
+  const peak = cg?.memoryPeakBytes ?? null;
+  return {
+    time: {
+      cpuMs: cpuMs === null ? null : Math.round(cpuMs * 1000) / 1000,
+      wallMs: Math.round(Number(outcome.wallNs) / 1000) / 1000,
+      cpuSource: cg ? (m.cgroupDriver === 'v2' ? 'cgroup-v2' : 'cgroup-v1') : outcome.rusage ? 'rusage' : m.procCpuNs !== null ? 'proc' : 'none',
+      setupCpuMs: outcome.setupCpuUs / 1000,
+    },
+    memory: {
+      peakBytes: peak ?? maxRssBytes,
+      source: peak !== null ? (cg?.memoryPeakSource ?? 'memory.peak') : maxRssBytes !== null ? 'rusage max-rss' : 'none',
+      maxRssBytes,
+      oomKilled: cg?.oomKilled ?? false,
+    },
+  };
+}
+
+function decide(outcome: LaunchOutcome, f: Figures, prepared: PreparedRun, outputExceeded: boolean): { status: Status; message: string; exitCode: number } {
   if (outcome.failure) {
-    const f = outcome.failure;
-    return {
-      ...base,
-      status: 'XX',
-      message: failureMessage(f, plan),
-      exitCode: failureExitCode(f),
-      error: { code: 'LAUNCH_FAILED', step: f.step, errno: String(f.errno) },
-    };
+    return { status: 'XX', message: failureMessage(outcome.failure, prepared.plan), exitCode: failureExitCode(outcome.failure) };
   }
-  if (outcome.killed === 'wall-time' || outcome.killed === 'cpu-time') {
-    return { ...base, status: 'TO', message: `${outcome.killed === 'wall-time' ? 'wall' : 'CPU'} time limit exceeded`, exitCode: 128 + 9, signal: 9 };
+  const sig = outcome.exit?.signal ?? null;
+  const killedExit = sig !== null ? 128 + sig : 128 + SIGKILL;
+  if (outcome.killed === 'aborted') return { status: 'XX', message: 'aborted: the sandbox was killed on request', exitCode: killedExit };
+  const limits = prepared.limits;
+  if (outcome.killed === 'wall-time') return { status: 'TO', message: `wall time limit exceeded (${limits.wallTimeMs} ms)`, exitCode: killedExit };
+  const cpuOver = limits.cpuTimeMs !== undefined && f.time.cpuMs !== null && f.time.cpuMs >= limits.cpuTimeMs;
+  if (outcome.killed === 'cpu-time' || sig === SIGXCPU || (sig === SIGKILL && cpuOver)) {
+    return { status: 'TO', message: `CPU time limit exceeded (${limits.cpuTimeMs} ms)`, exitCode: killedExit };
   }
-  if (outcome.killed === 'aborted') {
-    return { ...base, status: 'XX', message: 'aborted: the sandbox was killed on request', exitCode: 128 + 15, signal: 9 };
-  }
+  if (f.memory.oomKilled) return { status: 'ML', message: `memory limit exceeded (${limits.memoryBytes} bytes): killed by the OOM killer`, exitCode: sig !== null ? killedExit : (outcome.exit?.code ?? killedExit) };
+  if (outputExceeded || outcome.killed === 'output') return { status: 'OL', message: `output limit exceeded (${limits.outputBytes} bytes)`, exitCode: killedExit };
   if (outcome.exit) {
-    const { code, signal } = outcome.exit;
-    if (signal !== null) {
-      return { ...base, status: 'SG', message: `killed by signal ${signal} (${signalName(signal)})`, exitCode: 128 + signal };
+    const { code } = outcome.exit;
+    if (sig !== null) {
+      const why = sig === SIGXFSZ ? `: file size limit exceeded (${limits.fsizeBytes} bytes)` : '';
+      return { status: 'SG', message: `killed by signal ${sig} (${signalName(sig)})${why}`, exitCode: 128 + sig };
     }
-    return { ...base, status: code === 0 ? 'OK' : 'RE', message: code === 0 ? 'exited normally' : `exited with code ${code}`, exitCode: code ?? 0 };
+    return code === 0
+      ? { status: 'OK', message: 'exited normally', exitCode: 0 }
+      : { status: 'RE', message: `exited with code ${code}`, exitCode: code ?? EXIT_SANDBOX_FAILURE };
   }
   const how = outcome.launcherSignal ? `was killed by ${outcome.launcherSignal}` : `exited with code ${outcome.launcherExitCode}`;
+  return { status: 'XX', message: `the launcher ${how} without reporting the workload's status`, exitCode: EXIT_SANDBOX_FAILURE };
+}
+
+export function outcomeToResult(outcome: LaunchOutcome, prepared: PreparedRun, m: Measurements, outputExceeded: boolean): Result {
+  const f = figures(outcome, m);
+  const d = decide(outcome, f, prepared, outputExceeded);
   return {
-    ...base,
-    status: 'XX',
-    message: `the launcher ${how} without reporting the workload's status`,
-    exitCode: EXIT_SANDBOX_FAILURE,
-    error: { code: 'LAUNCH_FAILED' },
+    status: d.status,
+    message: d.message,
+    exitCode: d.exitCode,
+    workloadExitCode: outcome.exit?.code ?? null,
+    signal: outcome.exit?.signal ?? null,
+    killed: outcome.killed !== null || (d.status !== 'OK' && d.status !== 'RE' && d.status !== 'SG' && d.status !== 'XX'),
+    killReason: outcome.killed ?? (d.status === 'ML' ? 'memory' : null),
+    error: outcome.failure
+      ? { code: 'LAUNCH_FAILED', step: outcome.failure.step, errno: String(outcome.failure.errno) }
+      : d.status === 'XX' ? { code: 'LAUNCH_FAILED' } : null,
+    ...f,
+    limits: prepared.enforcement.report,
+    policy: prepared.policyName,
+    hostUid: prepared.plan.identity.hostUid,
+    ...(prepared.imageDigest ? { image: prepared.imageDigest } : {}),
+    ...(m.cgroup ? { cgroups: m.cgroupPaths, pids: { peak: m.cgroup.pidsPeak ?? null, limitHits: m.cgroup.pidsLimitHits ?? null } } : {}),
   };
 }

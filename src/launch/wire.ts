@@ -45,7 +45,7 @@ export const DECODE_ERROR = {
   TOO_MANY: 7, DUPLICATE: 8, MISSING: 9, BAD_VALUE: 10, BAD_PATH: 11, NO_END: 12,
 } as const;
 
-export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3 } as const;
+export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5 } as const;
 export const REPORT_SIZE = 16;
 
 const RLIM_INFINITY = 0xffffffffffffffffn;
@@ -144,7 +144,11 @@ export function encodePlan(plan: LaunchPlan): Buffer {
 export type LauncherReport =
   | { type: 'error'; step: StepName; errno: number; index: number }
   | { type: 'started'; initPid: number }
-  | { type: 'exit'; waitStatus: number };
+  | { type: 'exit'; waitStatus: number }
+  /** of every process init reaped: max RSS (KiB) and user+system CPU (µs) */
+  | { type: 'rusage'; maxRssKiB: number; cpuUs: number }
+  /** CPU the launcher's own process `who` (1 = outer, 2 = init) spent on setup; init's marks the workload's start */
+  | { type: 'setup'; who: number; cpuUs: number };
 
 const STEP_NAMES = new Map<number, StepName>(Object.entries(STEP).map(([k, v]) => [v, k as StepName]));
 
@@ -156,6 +160,8 @@ export function decodeReport(b: Buffer): LauncherReport {
   switch (type) {
     case REPORT.STARTED: return { type: 'started', initPid: index };
     case REPORT.EXIT: return { type: 'exit', waitStatus: err };
+    case REPORT.RUSAGE: return { type: 'rusage', maxRssKiB: err, cpuUs: index };
+    case REPORT.SETUP: return { type: 'setup', who: step, cpuUs: index };
     default: return { type: 'error', step: STEP_NAMES.get(step) ?? 'NONE', errno: err, index };
   }
 }

@@ -23,7 +23,7 @@ function validPlan(): Buffer {
     env: { A: 'b' }, hostIds: { uid: 1001, gid: 1001 }, cgroupProcs: ['/sys/fs/cgroup/x/cgroup.procs'], image: null,
     seccomp: { hash: 'x', instructions: 2, source: 'test', program: Buffer.from('0600000000000000060000000000ff7f', 'hex') },
     extraRlimits: [],
-    host: { euid: 1001, egid: 1001, kernel: '6.1', entries: { '/usr': { kind: 'dir' }, '/bin': { kind: 'symlink', target: 'usr/bin' }, '/dev/null': { kind: 'other' } } },
+    host: { euid: 1001, egid: 1001, kernel: '6.1', hardLimits: {}, entries: { '/usr': { kind: 'dir' }, '/bin': { kind: 'symlink', target: 'usr/bin' }, '/dev/null': { kind: 'other' } } },
   };
   return encodePlan(buildPlan(req));
 }

@@ -1,0 +1,126 @@
+/**
+ * The workload's stdin/stdout/stderr. Passed through untouched ('inherit') when nothing needs to see
+ * the bytes; otherwise each stream is a real pipe (pipe2, not the socketpair Node's spawn would make,
+ * so that `open("/dev/stdout")` works inside as it does for a shell pipeline) that the supervisor
+ * reads: to capture it ('buffer'), forward it to a stream, and count it against the output limit.
+ * When the limit is exceeded the sandbox is killed (status OL) and nothing past the limit is kept.
+ */
+import { closeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import type { KillReason, StdioSlot, Watchdog } from './supervisor.js';
+
+export type StdinOption = 'inherit' | 'ignore' | string | Buffer | Readable;
+export type OutputOption = 'inherit' | 'ignore' | 'buffer' | Writable;
+
+/** Counts stdout+stderr bytes; past the limit it keeps nothing more and asks for the kill. */
+export class OutputLimiter implements Watchdog {
+  private used = 0;
+  private kill: ((r: KillReason) => void) | null = null;
+  exceeded = false;
+
+  constructor(private readonly limit: number | undefined) {}
+
+  start(ctx: { kill(reason: KillReason): void }): void {
+    this.kill = ctx.kill;
+    if (this.exceeded) ctx.kill('output');
+  }
+
+  stop(): void {
+    this.kill = null;
+  }
+
+  /** The part of `chunk` that still fits. */
+  accept(chunk: Buffer): Buffer {
+    if (this.limit === undefined) return chunk;
+    const room = Math.max(0, this.limit - this.used);
+    this.used += chunk.length;
+    if (chunk.length <= room) return chunk;
+    if (!this.exceeded) {
+      this.exceeded = true;
+      this.kill?.('output');
+    }
+    return chunk.subarray(0, room);
+  }
+}
+
+export interface Stdio {
+  slots: [StdioSlot, StdioSlot, StdioSlot];
+  limiter: OutputLimiter;
+  /** after spawn: close our copies of the child's pipe ends and start moving data */
+  attach(): void;
+  /** resolves when every output pipe reached EOF (the sandbox, daemons included, is gone) */
+  drained(): Promise<void>;
+  stdout: Buffer[];
+  stderr: Buffer[];
+  /** close whatever is still open (error paths) */
+  close(): void;
+}
+
+async function loadPipe(): Promise<() => [number, number]> {
+  return (await import('../host/libc.js')).pipe;
+}
+
+export async function openStdio(
+  opts: { stdin?: StdinOption; stdout?: OutputOption; stderr?: OutputOption },
+  outputLimit: number | undefined,
+  inherit: { stdout: Writable; stderr: Writable },
+): Promise<Stdio> {
+  const limiter = new OutputLimiter(outputLimit);
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  const childEnds: number[] = [];
+  const ours: Socket[] = [];
+  const done: Promise<void>[] = [];
+  const needsPipe = (o: OutputOption | undefined) => !(o === undefined || o === 'ignore' || o === 'inherit') || (outputLimit !== undefined && o !== 'ignore');
+  const mustPipeInput = typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin) || (typeof opts.stdin === 'object' && opts.stdin !== null);
+  const pipe = needsPipe(opts.stdout) || needsPipe(opts.stderr) || mustPipeInput ? await loadPipe() : null;
+
+  const output = (opt: OutputOption | undefined, sink: Buffer[], fallback: Writable): StdioSlot => {
+    if (!pipe || !needsPipe(opt)) return opt === 'ignore' ? 'ignore' : 'inherit';
+    const [r, w] = pipe();
+    childEnds.push(w);
+    const reader = new Socket({ fd: r, readable: true, writable: false });
+    ours.push(reader);
+    const target = opt === 'buffer' ? null : opt && typeof opt === 'object' ? opt : fallback;
+    reader.on('data', (chunk: Buffer) => {
+      const kept = limiter.accept(chunk);
+      if (kept.length === 0) return;
+      if (target) target.write(kept);
+      else sink.push(kept);
+    });
+    done.push(new Promise((resolve) => { reader.on('close', () => resolve()); }));
+    return w;
+  };
+
+  const input = (): StdioSlot => {
+    const s = opts.stdin;
+    if (s === undefined || s === 'inherit') return 'inherit';
+    if (s === 'ignore') return 'ignore';
+    const [r, w] = pipe!();
+    childEnds.push(r);
+    const writer = new Socket({ fd: w, readable: false, writable: true });
+    ours.push(writer);
+    writer.on('error', () => { /* the workload may exit without reading its input */ });
+    if (typeof s === 'string' || Buffer.isBuffer(s)) writer.end(s);
+    else s.pipe(writer);
+    return r;
+  };
+
+  const slots: [StdioSlot, StdioSlot, StdioSlot] = [input(), output(opts.stdout, stdout, inherit.stdout), output(opts.stderr, stderr, inherit.stderr)];
+  return {
+    slots,
+    limiter,
+    stdout,
+    stderr,
+    attach() {
+      // The child has its copies now; ours must go, or EOF never comes.
+      for (const fd of childEnds.splice(0)) closeSync(fd);
+    },
+    drained: () => Promise.all(done).then(() => undefined),
+    close() {
+      for (const fd of childEnds.splice(0)) closeSync(fd);
+      for (const s of ours) s.destroy();
+    },
+  };
+}

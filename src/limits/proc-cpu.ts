@@ -1,0 +1,48 @@
+/**
+ * CPU time of a process tree from /proc, for hosts without a usable cgroup: the sum over the tree
+ * rooted at the sandbox's init of utime+stime (all threads of a process) and cutime+cstime (its
+ * children that were already reaped — init reaps orphans, so exited processes are never lost).
+ * Granularity is the kernel's clock tick (USER_HZ, 100 Hz: 10 ms).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+const USER_HZ = 100;
+const NS_PER_TICK = 1e9 / USER_HZ;
+
+function readTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // comm (field 2) may contain spaces and parentheses: split after the last ')'
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime..cstime are fields 14..17
+  return Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+}
+
+/** Children of every thread of `pid` (a child belongs to the thread that forked it). */
+function children(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (text) out.push(...text.split(' ').map(Number));
+    }
+  } catch {
+    // exited meanwhile
+  }
+  return out;
+}
+
+/** ns of CPU used by `root` and all its descendants (live ones, and the reaped ones via cutime). */
+export function processTreeCpuNs(root: number): number {
+  let ticks = 0;
+  const stack = [root];
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    try {
+      ticks += readTicks(pid);
+    } catch {
+      continue; // exited meanwhile: its time is now in its parent's cutime
+    }
+    stack.push(...children(pid));
+  }
+  return ticks * NS_PER_TICK;
+}
