@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { plan as buildPlanOnly, run, type RunOptions } from '../api.js';
-import { SandboxError } from '../errors.js';
+import { EXIT_SANDBOX_FAILURE, SandboxError } from '../errors.js';
 import { metaFile } from '../launch/meta.js';
 import { planToJson } from '../launch/plan.js';
 import type { RunSpec } from '../launch/prepare.js';
@@ -156,7 +156,11 @@ async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
     if (argv.result) writeReport(argv.result, `${resultJson(result)}\n`, '--result');
     if (argv.meta) writeReport(argv.meta, metaFile(result), '--meta');
     if (argv.json) process.stdout.write(`${resultJson(result)}\n`);
-    else if (result.status !== 'OK' && result.status !== 'RE' && result.status !== 'SG') process.stderr.write(`sandbox: ${result.message}\n`);
+    else if (result.status !== 'OK' && result.status !== 'RE' && result.status !== 'SG') {
+      // Sandbox failures carry their stable code, as reportFatal prints them.
+      const code = result.exitCode === EXIT_SANDBOX_FAILURE && result.error ? ` [${result.error.code}]` : '';
+      process.stderr.write(`sandbox: ${result.message}${code}\n`);
+    }
     const sig = signals.received();
     process.exitCode = sig ? 128 + (SIGNAL_NUMBERS[sig] ?? 15) : result.exitCode;
   } finally {

@@ -16,6 +16,8 @@ export interface PlanImage {
   workingDir: string;
   entrypoint?: string[];
   cmd?: string[];
+  /** the image config's User (applied by prepare.ts under the policy's restrictions) */
+  user?: string;
 }
 
 export interface PlanRequest {

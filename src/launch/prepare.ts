@@ -113,7 +113,24 @@ async function resolveImage(spec: RunSpec, policy: Policy): Promise<PlanImage | 
     ...(spec.trustPolicy ? { trustPolicyPath: spec.trustPolicy } : {}),
     ...(spec.store ? { storeRoot: spec.store } : {}),
   });
-  return { rootfs: img.rootfs, digest: img.digest, env: img.config.env, workingDir: img.config.workingDir, entrypoint: img.config.entrypoint, cmd: img.config.cmd };
+  return {
+    rootfs: img.rootfs, digest: img.digest, env: img.config.env, workingDir: img.config.workingDir,
+    entrypoint: img.config.entrypoint, cmd: img.config.cmd, user: img.config.user,
+  };
+}
+
+/**
+ * The image config's User, under the policy's restrictions: a numeric uid[:gid] other than root
+ * becomes the inside identity. Root (0) never does — the policy's identity stays. User *names* are
+ * not resolved: that would mean reading the image's /etc/passwd from the host side, where a symlink
+ * planted in the image could point at a host file; the policy's identity is used instead.
+ */
+function applyImageUser(policy: Policy, user: string): void {
+  const m = /^(\d+)(?::(\d+))?$/.exec(user.trim());
+  if (!m) return;
+  const uid = Number(m[1]);
+  const gid = m[2] !== undefined ? Number(m[2]) : uid;
+  if (uid >= 1 && uid <= 65533 && gid >= 1 && gid <= 65533) policy.identity = { ...policy.identity, uid, gid };
 }
 
 export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
@@ -129,6 +146,7 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
       { unenforceable: enforcement.unenforceable });
   }
   const image = await resolveImage(spec, policy);
+  if (image?.user) applyImageUser(policy, image.user);
   const command = image ? imageCommand(spec.command, image) : spec.command;
   if (command.length === 0) throw new SandboxError('USAGE', 'no command given: put the command after --');
 

@@ -1,0 +1,170 @@
+/**
+ * Decompression of a layer file into plain tar chunks, with a meter that refuses compression
+ * bombs while they inflate (before the bytes are written anywhere): the total uncompressed size is
+ * capped, and so is the ratio uncompressed/compressed once past a small floor.
+ * gzip uses node:zlib; zstd uses fzstd (pure JS; no zstd in Node 20's zlib).
+ */
+import fs from 'node:fs';
+import { Transform, pipeline } from 'node:stream';
+import zlib from 'node:zlib';
+import { Decompress } from 'fzstd';
+import { SandboxError } from '../errors.js';
+import { MT_LAYER_GZIP, MT_LAYER_TAR, MT_LAYER_ZSTD } from './media-types.js';
+
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+/** zstd decoders default to refusing windows above 128 MiB (zstd --long=27); so do we. */
+const MAX_ZSTD_WINDOW = 128 << 20;
+
+export interface MeterLimits {
+  maxBytes: number;
+  maxRatio: number;
+  /** The ratio is only enforced past this many uncompressed bytes (tiny layers compress well). */
+  ratioFloor: number;
+}
+
+export class Meter {
+  compressed = 0;
+  uncompressed = 0;
+  constructor(
+    private readonly limits: MeterLimits,
+    private readonly where: Record<string, unknown>,
+    private readonly totalBefore: number,
+  ) {}
+
+  addCompressed(n: number): void {
+    this.compressed += n;
+  }
+
+  addUncompressed(n: number): void {
+    this.uncompressed += n;
+    if (this.totalBefore + this.uncompressed > this.limits.maxBytes) {
+      throw new SandboxError('IMAGE', `image is larger than the limit of ${this.limits.maxBytes} uncompressed bytes; refused`, {
+        ...this.where,
+        reason: 'too-large',
+      });
+    }
+    if (this.uncompressed > this.limits.ratioFloor && this.uncompressed > this.limits.maxRatio * Math.max(1, this.compressed)) {
+      throw new SandboxError('IMAGE', `layer inflates more than ${this.limits.maxRatio}x (compression bomb?); refused`, {
+        ...this.where,
+        reason: 'compression-ratio',
+      });
+    }
+  }
+}
+
+export function sniff(buf: Buffer): 'gzip' | 'zstd' | 'none' {
+  if (buf.length >= 2 && buf.subarray(0, 2).equals(GZIP_MAGIC)) return 'gzip';
+  if (buf.length >= 4 && buf.subarray(0, 4).equals(ZSTD_MAGIC)) return 'zstd';
+  return 'none';
+}
+
+function layerFormat(message: string, where: Record<string, unknown>): SandboxError {
+  return new SandboxError('IMAGE', message, { ...where, reason: 'layer-format' });
+}
+
+/** Yields the uncompressed tar bytes of `file`, whose media type was declared as `mediaType`. */
+export async function* tarChunks(file: string, mediaType: string, meter: Meter, where: Record<string, unknown>): AsyncGenerator<Buffer> {
+  const head = Buffer.alloc(4);
+  const fd = fs.openSync(file, 'r');
+  const headLen = fs.readSync(fd, head, 0, 4, 0);
+  fs.closeSync(fd);
+  const actual = sniff(head.subarray(0, headLen));
+  const declared = mediaType === MT_LAYER_GZIP ? 'gzip' : mediaType === MT_LAYER_ZSTD ? 'zstd' : mediaType === MT_LAYER_TAR ? 'none' : undefined;
+  // The media type must say what the bytes are: a "tar" that is really gzip (or the reverse) is
+  // media-type confusion, refused rather than sniffed and accepted.
+  if (declared === undefined || declared !== actual) {
+    throw new SandboxError('IMAGE', `layer content is ${actual === 'none' ? 'not compressed' : actual} but its media type is ${mediaType}; refused`, {
+      ...where,
+      reason: 'media-type',
+    });
+  }
+  if (declared === 'none') {
+    for await (const c of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+      meter.addCompressed((c as Buffer).length);
+      meter.addUncompressed((c as Buffer).length);
+      yield c as Buffer;
+    }
+  } else if (declared === 'gzip') {
+    yield* gunzipChunks(file, meter, where);
+  } else {
+    yield* zstdChunks(file, meter, where);
+  }
+}
+
+async function* gunzipChunks(file: string, meter: Meter, where: Record<string, unknown>): AsyncGenerator<Buffer> {
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      meter.addCompressed(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  const gunzip = zlib.createGunzip();
+  const out = pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), counter, gunzip, () => undefined);
+  try {
+    for await (const c of out) {
+      meter.addUncompressed((c as Buffer).length);
+      yield c as Buffer;
+    }
+  } catch (e) {
+    if (e instanceof SandboxError) throw e;
+    throw layerFormat(`layer is not valid gzip: ${(e as Error).message}`, where);
+  }
+}
+
+/** zstd frame header → window size, so a frame cannot make us allocate gigabytes up front. */
+function zstdWindow(h: Buffer): number | undefined {
+  if (h.length < 6 || !h.subarray(0, 4).equals(ZSTD_MAGIC)) return undefined;
+  const flg = h[4]!;
+  const singleSegment = (flg >> 5) & 1;
+  if (!singleSegment) {
+    const wd = h[5]!;
+    const base = 2 ** (10 + (wd >> 3));
+    return base + (base / 8) * (wd & 7);
+  }
+  const fcsFlag = flg >> 6;
+  const dictBytes = [0, 1, 2, 4][flg & 3]!;
+  const fcsBytes = [1, 2, 4, 8][fcsFlag]!;
+  const off = 5 + dictBytes;
+  if (h.length < off + fcsBytes) return undefined;
+  let v = 0;
+  for (let i = fcsBytes - 1; i >= 0; i--) v = v * 256 + h[off + i]!;
+  return fcsBytes === 2 ? v + 256 : v;
+}
+
+async function* zstdChunks(file: string, meter: Meter, where: Record<string, unknown>): AsyncGenerator<Buffer> {
+  let queue: Buffer[] = [];
+  // fzstd hands out views of its window buffer, which it reuses: copy each chunk. The meter runs
+  // inside the callback so an RLE bomb stops within one pushed slice.
+  const d = new Decompress((data) => {
+    meter.addUncompressed(data.length);
+    queue.push(Buffer.from(data));
+  });
+  let first = true;
+  try {
+    for await (const c of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+      const buf = c as Buffer;
+      if (first) {
+        first = false;
+        const w = zstdWindow(buf.subarray(0, 18));
+        if (w !== undefined && w > MAX_ZSTD_WINDOW) {
+          throw layerFormat(`zstd window of ${w} bytes exceeds the ${MAX_ZSTD_WINDOW}-byte limit`, where);
+        }
+      }
+      meter.addCompressed(buf.length);
+      for (let off = 0; off < buf.length; off += 64 << 10) {
+        d.push(buf.subarray(off, Math.min(buf.length, off + (64 << 10))));
+        if (queue.length) {
+          const q = queue;
+          queue = [];
+          yield* q;
+        }
+      }
+    }
+    d.push(new Uint8Array(0), true);
+  } catch (e) {
+    if (e instanceof SandboxError) throw e;
+    throw layerFormat(`layer is not valid zstd: ${(e as Error).message}`, where);
+  }
+  yield* queue;
+}
