@@ -28,9 +28,10 @@ static int take(struct cursor *c, void *dst, size_t n) {
   return DEC_OK;
 }
 
-/* A string of exactly `len` bytes: no NUL inside, 1..max bytes, copied and NUL-terminated. */
-static int dup_string(const uint8_t *src, uint32_t len, uint32_t max, const char **out) {
-  if (len == 0 || len > max) return DEC_BAD_STRING;
+/* A string of exactly `len` bytes: no NUL inside, 1..max bytes (0..max if allow_empty), copied and
+ * NUL-terminated. */
+static int dup_string_any(const uint8_t *src, uint32_t len, uint32_t max, int allow_empty, const char **out) {
+  if ((len == 0 && !allow_empty) || len > max) return DEC_BAD_STRING;
   if (memchr(src, 0, len) != NULL) return DEC_BAD_STRING;
   char *s = malloc((size_t)len + 1);
   if (s == NULL) return DEC_BAD_LENGTH;
@@ -38,6 +39,10 @@ static int dup_string(const uint8_t *src, uint32_t len, uint32_t max, const char
   s[len] = '\0';
   *out = s;
   return DEC_OK;
+}
+
+static int dup_string(const uint8_t *src, uint32_t len, uint32_t max, const char **out) {
+  return dup_string_any(src, len, max, 0, out);
 }
 
 static int take_string(struct cursor *c, uint32_t max, const char **out) {
@@ -113,7 +118,8 @@ static int scan(const uint8_t *buf, size_t len, struct counts *n, uint32_t *bad)
       case TAG_ROOT: case TAG_CWD: case TAG_SECCOMP: break;
       default: return DEC_UNKNOWN_TAG;
     }
-    if (count && ++*count > PLAN_MAX_ITEMS) return DEC_TOO_MANY;
+    uint32_t max = (tag == TAG_ARGV || tag == TAG_ENV) ? PLAN_MAX_ARGS : PLAN_MAX_ITEMS;
+    if (count && ++*count > max) return DEC_TOO_MANY;
     off += 8 + (size_t)rlen;
     index++;
   }
@@ -210,7 +216,7 @@ static int decode_records(const uint8_t *buf, size_t len, struct plan *p, uint32
         break;
       }
       case TAG_ENV:
-        if ((rc = dup_string(payload, rlen, PLAN_MAX_STRING, &p->env[p->n_env]))) break;
+        if ((rc = dup_string(payload, rlen, PLAN_MAX_ARG, &p->env[p->n_env]))) break;
         if (strchr(p->env[p->n_env], '=') == NULL || p->env[p->n_env][0] == '=') rc = DEC_BAD_STRING;
         p->n_env++;
         c.p = c.end;
@@ -221,7 +227,8 @@ static int decode_records(const uint8_t *buf, size_t len, struct plan *p, uint32
         c.p = c.end;
         break;
       case TAG_ARGV:
-        rc = dup_string(payload, rlen, PLAN_MAX_STRING, &p->argv[p->n_argv++]);
+        /* an empty argument is an ordinary argument (sh -c '...' sh '') */
+        rc = dup_string_any(payload, rlen, PLAN_MAX_ARG, 1, &p->argv[p->n_argv++]);
         c.p = c.end;
         break;
       case TAG_SECCOMP:

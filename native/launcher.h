@@ -25,7 +25,9 @@
 #define PLAN_MAX_BYTES (8u << 20)
 #define PLAN_MAX_STRING 4096u   /* PATH_MAX; also bounds env entries and argv items */
 #define PLAN_MAX_DATA (1u << 20) /* generated file contents */
-#define PLAN_MAX_ITEMS 1024u     /* per repeated record kind */
+#define PLAN_MAX_ITEMS 1024u     /* per repeated record kind (mounts, binds, rlimits, cgroups) */
+#define PLAN_MAX_ARG 131071u     /* one argv or env string: the kernel's MAX_ARG_STRLEN less the NUL */
+#define PLAN_MAX_ARGS 65536u     /* argv and env entries each (the plan's total size bounds them too) */
 #define PLAN_MAX_SECCOMP_INSNS 4096u
 
 /* fd numbers agreed with the supervisor (src/launch/supervisor.ts) */

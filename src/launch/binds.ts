@@ -12,7 +12,7 @@ import { isAbsolute, posix, resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
 import type { BindSpec, TmpfsSpec } from '../policy/types.js';
 
-function canonicalTarget(target: string, what: string): string {
+export function canonicalTarget(target: string, what: string): string {
   if (!isAbsolute(target) || posix.normalize(target) !== target || (target.length > 1 && target.endsWith('/'))) {
     throw new SandboxError('USAGE', `${what}: target '${target}' must be an absolute path without '.', '..', '//' or a trailing '/'`);
   }
@@ -31,7 +31,7 @@ export function parseBind(spec: string): BindSpec {
 
 export function parseTmpfs(spec: string): TmpfsSpec {
   const [target, size, extra] = spec.split(':');
-  if (!target || extra !== undefined) throw new SandboxError('USAGE', `--tmpfs '${spec}': write DST or DST:SIZE`);
+  if (!target || extra !== undefined || size === '') throw new SandboxError('USAGE', `--tmpfs '${spec}': write DST or DST:SIZE`);
   return size ? { target: canonicalTarget(target, `--tmpfs '${spec}'`), size } : { target: canonicalTarget(target, `--tmpfs '${spec}'`) };
 }
 
@@ -62,5 +62,13 @@ export function resolveBindSource(source: string, cwd: string): string {
 }
 
 export function resolveBinds(binds: BindSpec[], cwd: string): BindSpec[] {
-  return binds.map((b) => ({ ...b, source: resolveBindSource(b.source, cwd) }));
+  return binds.map((b) => {
+    if (b.mode !== 'ro' && b.mode !== 'rw') throw new SandboxError('USAGE', `bind ${b.target}: mode must be 'ro' or 'rw'`);
+    return { ...b, target: canonicalTarget(b.target, `bind ${b.source}`), source: resolveBindSource(b.source, cwd) };
+  });
+}
+
+/** tmpfs given as objects (library callers) get the same target checks as `--tmpfs` strings. */
+export function checkTmpfs(t: TmpfsSpec): TmpfsSpec {
+  return { ...t, target: canonicalTarget(t.target, `tmpfs ${t.target}`) };
 }

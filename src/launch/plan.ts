@@ -145,29 +145,33 @@ function devMounts(policy: Policy, host: HostFacts): MountOp[] {
   return out;
 }
 
-function tmpMounts(policy: Policy, userTmpfs: TmpfsSpec[]): MountOp[] {
+function tmpMount(policy: Policy): MountOp {
   const tmp = policy.filesystem.tmp;
   // /tmp allows exec: judges and CI compile into it and run the result.
-  const out: MountOp[] = [{
+  return {
     op: 'tmpfs', target: '/tmp', attrs: ['nosuid', 'nodev'],
     options: `mode=1777,size=${parseSize(tmp.size, 'filesystem.tmp.size')},nr_inodes=${tmp.inodes}`,
-  }];
-  for (const t of [...userTmpfs].sort((a, b) => depth(a.target) - depth(b.target))) {
-    checkUserTarget(t.target, 'tmpfs');
-    const size = parseSize(t.size ?? tmp.size, `tmpfs ${t.target} size`);
-    out.push({ op: 'tmpfs', target: t.target, attrs: ['nosuid', 'nodev'], options: `mode=0755,size=${size},nr_inodes=${tmp.inodes}` });
-  }
-  return out;
+  };
 }
 
-function userBindMounts(binds: BindSpec[]): MountOp[] {
-  // Parents before children, so a bind nested in another lands on top of it.
-  return [...binds]
-    .sort((a, b) => depth(a.target) - depth(b.target))
-    .map((b): MountOp => {
+/**
+ * The caller's tmpfs and binds, in one list ordered parents-first (stable), so that whichever is
+ * nested inside the other is mounted on top of it: a tmpfs under a bind, or a bind under a tmpfs.
+ */
+function userMounts(policy: Policy, userTmpfs: TmpfsSpec[], binds: BindSpec[]): MountOp[] {
+  const tmp = policy.filesystem.tmp;
+  const ops: MountOp[] = [
+    ...userTmpfs.map((t): MountOp => {
+      checkUserTarget(t.target, 'tmpfs');
+      const size = parseSize(t.size ?? tmp.size, `tmpfs ${t.target} size`);
+      return { op: 'tmpfs', target: t.target, attrs: ['nosuid', 'nodev'], options: `mode=0755,size=${size},nr_inodes=${tmp.inodes}` };
+    }),
+    ...binds.map((b): MountOp => {
       checkUserTarget(b.target, 'bind');
       return { op: 'bind', target: b.target, source: b.source, attrs: b.mode === 'rw' ? ['nosuid', 'nodev'] : RO };
-    });
+    }),
+  ];
+  return ops.sort((a, b) => depth(a.target) - depth(b.target));
 }
 
 /** A sandbox can only lower limits: each value is capped at the invoking process's hard limit. */
@@ -217,8 +221,8 @@ export function buildPlan(req: PlanRequest): LaunchPlan {
     ...(hostMode ? etcMounts(policy, host) : []),
     ...procMounts(),
     ...devMounts(policy, host),
-    ...tmpMounts(policy, req.tmpfs),
-    ...userBindMounts(req.binds),
+    tmpMount(policy),
+    ...userMounts(policy, req.tmpfs, req.binds),
   ];
   const tmpSize = parseSize(policy.filesystem.tmp.size, 'filesystem.tmp.size');
   return {

@@ -15,7 +15,7 @@ import { processTreeCpuNs } from '../limits/proc-cpu.js';
 import { resolveLimits, type LimitOverrides, type LimitSpec } from '../limits/spec.js';
 import { loadPolicy } from '../policy/load.js';
 import type { BindSpec, Policy, TmpfsSpec } from '../policy/types.js';
-import { parseBind, parseTmpfs, resolveBinds } from './binds.js';
+import { checkTmpfs, parseBind, parseTmpfs, resolveBinds } from './binds.js';
 import { buildPlan, type PlanImage, type PlanRequest } from './plan.js';
 import { compileForRun } from './seccomp.js';
 import type { Watchdog } from './supervisor.js';
@@ -70,6 +70,22 @@ export interface PreparedRun {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** The kernel's MAX_ARG_STRLEN (less the NUL) and a conservative ARG_MAX (8 MiB stack / 4). */
+const MAX_ARG_BYTES = 131071;
+const MAX_ARGS_TOTAL = 2 * 1024 * 1024;
+
+/** What execve would refuse, refused here with a clear message instead of deep in the launcher. */
+function checkCommand(argv: string[], env: Record<string, string>): void {
+  if (argv.length === 0 || argv[0] === '') throw new SandboxError('USAGE', 'no command given: put the command after --');
+  let total = 0;
+  for (const s of [...argv, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)]) {
+    const n = Buffer.byteLength(s);
+    if (s.includes('\0')) throw new SandboxError('USAGE', 'an argument or environment value contains a NUL byte');
+    if (n > MAX_ARG_BYTES) throw new SandboxError('USAGE', `an argument or environment entry is ${n} bytes; the kernel accepts at most ${MAX_ARG_BYTES} (pass large data through a file or stdin)`);
+    total += n + 1;
+  }
+  if (total > MAX_ARGS_TOTAL) throw new SandboxError('USAGE', `the arguments and environment are ${total} bytes; at most ${MAX_ARGS_TOTAL} are allowed (argument list too long)`);
+}
 
 function parseEnv(env: RunSpec['env']): Record<string, string> {
   if (!env) return {};
@@ -148,11 +164,12 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   const image = await resolveImage(spec, policy);
   if (image?.user) applyImageUser(policy, image.user);
   const command = image ? imageCommand(spec.command, image) : spec.command;
-  if (command.length === 0) throw new SandboxError('USAGE', 'no command given: put the command after --');
+  const env = parseEnv(spec.env);
+  checkCommand(command, env);
 
   const cliBinds = (spec.bind ?? []).map((b) => (typeof b === 'string' ? parseBind(b) : b));
   const binds = resolveBinds([...policy.filesystem.binds.map((b) => ({ ...b, mode: b.mode ?? 'ro' })), ...cliBinds], cwd);
-  const tmpfs = [...policy.filesystem.tmpfs, ...(spec.tmpfs ?? []).map((t) => (typeof t === 'string' ? parseTmpfs(t) : t))];
+  const tmpfs = [...policy.filesystem.tmpfs, ...(spec.tmpfs ?? []).map((t) => (typeof t === 'string' ? parseTmpfs(t) : t))].map(checkTmpfs);
   const host = probeHostFacts(policy.filesystem);
   const asRoot = host.euid === 0;
   const uidRange = asRoot ? (await import('../host/uid-slots.js')).parseUidRange(spec.uidRange ?? process.env['SANDBOX_UID_RANGE']) : null;
@@ -163,7 +180,7 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
     binds,
     tmpfs,
     workdir: checkWorkdir(spec.workdir ?? (image?.workingDir || policy.filesystem.workdir)),
-    env: parseEnv(spec.env),
+    env,
     host,
     // Rootless: the invoking user is who the workload is on the host. As root, a uid slot is taken in
     // acquire(); until then (e.g. --dry-run) the plan shows the first uid of the range.

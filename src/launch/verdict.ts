@@ -78,8 +78,9 @@ export function outcomeToResult(outcome: LaunchOutcome, prepared: PreparedRun, m
     status: d.status,
     message: d.message,
     exitCode: d.exitCode,
-    workloadExitCode: outcome.exit?.code ?? null,
-    signal: outcome.exit?.signal ?? null,
+    // A failed launch never ran the command: the launcher's own exit status is not the workload's.
+    workloadExitCode: outcome.failure ? null : outcome.exit?.code ?? null,
+    signal: outcome.failure ? null : outcome.exit?.signal ?? null,
     killed: outcome.killed !== null || (d.status !== 'OK' && d.status !== 'RE' && d.status !== 'SG' && d.status !== 'XX'),
     killReason: outcome.killed ?? (d.status === 'ML' ? 'memory' : null),
     error: outcome.failure

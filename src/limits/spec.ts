@@ -48,7 +48,7 @@ export function resolveLimits(policy: Policy, o: LimitOverrides): LimitSpec {
   const size = (v: Size | undefined, what: string) => (v === undefined ? undefined : parseSize(v, what));
   const duration = (v: Duration | undefined, what: string) => (v === undefined ? undefined : parseDuration(v, what));
   const spec: LimitSpec = {
-    swapBytes: size(l.swap, 'limits.swap') ?? 0,
+    swapBytes: l.swap === undefined ? 0 : parseSize(l.swap, 'limits.swap', { allowZero: true }),
     tmpfsBytes: parseSize(o.tmpfsSize ?? policy.filesystem.tmp.size, o.tmpfsSize !== undefined ? '--tmpfs-size' : 'filesystem.tmp.size'),
     onUnenforceable: l.onUnenforceable ?? 'report',
   };

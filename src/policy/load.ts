@@ -59,7 +59,10 @@ function chain(file: string): { file: string; doc: Record<string, Json> }[] {
   let current: string | null = file;
   while (current) {
     if (out.some((c) => c.file === current)) {
-      throw new SandboxError('POLICY_INVALID', `${current}: /extends: cycle (${out.map((c) => basename(c.file)).join(' → ')})`, { file: current, pointer: '/extends' });
+      // `out` is base-first: reversed, it is the order the chain was followed in.
+      const visited = [...out].reverse().map((c) => basename(c.file));
+      const closing = out[0]!.file;
+      throw new SandboxError('POLICY_INVALID', `${closing}: /extends: cycle (${[...visited, basename(current)].join(' → ')})`, { file: closing, pointer: '/extends' });
     }
     if (out.length >= MAX_DEPTH) {
       throw new SandboxError('POLICY_INVALID', `${file}: /extends: chain longer than ${MAX_DEPTH} files`, { file, pointer: '/extends' });
@@ -89,6 +92,9 @@ export function loadPolicy(ref: string, cwd: string = process.cwd()): ResolvedPo
   const policy = merged as unknown as Policy & { extends?: string; $schema?: string };
   delete policy.extends;
   delete policy.$schema;
-  if (!policy.name) policy.name = basename(files[files.length - 1]!.file, '.json');
+  // A policy's name and description are its own, never inherited from what it extends.
+  const own = files[files.length - 1]!;
+  policy.name = typeof own.doc['name'] === 'string' ? own.doc['name'] : basename(own.file, '.json');
+  policy.description = typeof own.doc['description'] === 'string' ? own.doc['description'] : '';
   return { policy, files: files.map((f) => f.file), seccompBaseDir };
 }
