@@ -18,7 +18,8 @@ function format(checks: Check[]): string {
 
 async function handler(argv: ArgumentsCamelCase<DoctorArgs>): Promise<void> {
   const report = await runDoctorChecks({ clean: argv.clean === true });
-  process.stdout.write(argv.json ? `${JSON.stringify(report, null, 2)}\n` : format(report.checks));
+  const cleaned = report.cleaned ? `removed ${report.cleaned.length} leftover cgroup(s)${report.cleaned.map((p) => `\n  ${p}`).join('')}\n` : '';
+  process.stdout.write(argv.json ? `${JSON.stringify(report, null, 2)}\n` : format(report.checks) + cleaned);
   process.exitCode = report.checks.some((c) => c.status === 'fail') ? 1 : 0;
 }
 

@@ -145,6 +145,12 @@ async function checkEndToEnd(): Promise<Check> {
 
 export async function runDoctorChecks(opts: { clean: boolean }): Promise<DoctorReport> {
   const euid = process.geteuid!();
+  // Clean first: the end-to-end check starts a run, and a run sweeps leftovers itself.
+  let cleaned: string[] | undefined;
+  if (opts.clean) {
+    const { cleanStaleCgroups } = await import('./cgroup/index.js');
+    cleaned = await cleanStaleCgroups();
+  }
   const checks: Check[] = [
     checkKernel(),
     checkLauncher(),
@@ -155,10 +161,5 @@ export async function runDoctorChecks(opts: { clean: boolean }): Promise<DoctorR
     checkOverlay(),
     await checkEndToEnd(),
   ];
-  const report: DoctorReport = { kernel: release(), euid, checks };
-  if (opts.clean) {
-    const { cleanStaleCgroups } = await import('./cgroup/index.js');
-    report.cleaned = await cleanStaleCgroups();
-  }
-  return report;
+  return { kernel: release(), euid, checks, ...(cleaned ? { cleaned } : {}) };
 }

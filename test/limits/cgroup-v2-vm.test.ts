@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { runInVm, type VmRun, type VmJobResult } from '../vm/harness.js';
 
 const REPO = join(fileURLToPath(import.meta.url), '../../../..'); // dist/test/limits/x.js → repo root
-const FILES = ['dist/test/limits/cgroup-driver.test.js', 'dist/test/limits/cgroup-stale.test.js'].join(' ');
+const FILES = ['dist/test/limits/cgroup-driver.test.js', 'dist/test/limits/cgroup-stale.test.js', 'dist/test/vm/guest-exec-v2.js'].join(' ');
 const USER = 'sbxtest';
 
 function hostUser(name: string) {
@@ -28,7 +28,7 @@ before(async () => {
     [
       {
         name: 'root',
-        env: { SANDBOX_TEST_CGROUP_DRIVER: 'v2' },
+        env: { SANDBOX_TEST_CGROUP_DRIVER: 'v2', SANDBOX_VM_GUEST: '1' },
         command: [
           'echo "fs=$(stat -fc %T /sys/fs/cgroup) uid=$(id -u)"',
           `node --test ${FILES}; rc=$?`,
@@ -39,7 +39,7 @@ before(async () => {
       {
         name: USER,
         user,
-        env: { SANDBOX_TEST_CGROUP_DRIVER: 'v2', SANDBOX_TEST_CGROUP_DELEGATED: '1' },
+        env: { SANDBOX_TEST_CGROUP_DRIVER: 'v2', SANDBOX_TEST_CGROUP_DELEGATED: '1', SANDBOX_VM_GUEST: '1' },
         command: [
           'echo "fs=$(stat -fc %T /sys/fs/cgroup) uid=$(id -u) cgroup=$(cat /proc/self/cgroup)"',
           `node --test ${FILES}; rc=$?`,
@@ -63,6 +63,10 @@ function assertGreen(job: VmJobResult) {
   assert.match(job.output, /^ok \d+ - probe selects the v2 driver/m, why);
   assert.match(job.output, /^ok \d+ - killAll kills a setsid double-forked daemon/m, why);
   assert.match(job.output, /^ok \d+ - a SIGKILLed supervisor's group is found/m, why);
+  // sandbox exec end to end on v2 (test/vm/guest-exec-v2.ts)
+  for (const name of ['a memory bomb is ML', 'an infinite loop under a CPU limit is TO', 'a fork bomb is held at pids.max', 'CPU bandwidth is enforced by cpu.max']) {
+    assert.match(job.output, new RegExp(`^ok \\d+ - v2 exec: ${name}`, 'm'), why);
+  }
   assert.match(job.output, /^leftovers=\[\]$/m, `run groups left behind${why}`);
   assert.equal(job.exitCode, 0, why);
 }

@@ -90,7 +90,7 @@ export function findKernel(): { kernel: string; modules: string; version: string
   return { kernel: `/boot/vmlinuz-${version}`, modules: `/lib/modules/${version}/kernel`, version };
 }
 
-function initScript(): string {
+function initScript(repo: string): string {
   const insmods = MODULES.map(([n]) => `insmod /lib/modules/${n}.ko || fail "insmod ${n}"`).join('\n');
   return `#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -111,6 +111,9 @@ mount -t tmpfs tmpfs /newroot/tmp || fail "tmp"
 mount -t tmpfs tmpfs /newroot/run && mkdir -p /newroot${XCHG} || fail "run"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 xchg /newroot${XCHG} || fail "mount xchg"
 mount -t cgroup2 none /newroot/sys/fs/cgroup || fail "cgroup2"
+# The working directory (the repo) is shared on its own and mounted at the same path: the guest's own
+# /tmp and /run would otherwise hide it when it lives there (a CI checkout may).
+mkdir -p /newroot${repo} && mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 repo /newroot${repo} || fail "mount repo"
 exec switch_root /newroot /bin/sh ${XCHG}/guest.sh
 `;
 }
@@ -152,7 +155,7 @@ function jobScript(job: VmJob): string {
   return ['#!/bin/sh', ...env, job.command, ''].join('\n');
 }
 
-function buildInitramfs(modulesDir: string): Buffer {
+function buildInitramfs(modulesDir: string, repo: string): Buffer {
   const entries: CpioEntry[] = ['bin', 'dev', 'proc', 'sys', 'lower', 'upper', 'newroot', 'lib', 'lib/modules'].map((name) => ({
     name,
     mode: S_IFDIR | 0o755,
@@ -160,7 +163,7 @@ function buildInitramfs(modulesDir: string): Buffer {
   // Without /dev/console in the initramfs, /init starts with no stdout and its diagnostics are lost.
   entries.push({ name: 'dev/console', mode: S_IFCHR | 0o600, rdevMajor: 5, rdevMinor: 1 });
   entries.push({ name: 'bin/busybox', mode: S_IFREG | 0o755, data: readFileSync(BUSYBOX) });
-  entries.push({ name: 'init', mode: S_IFREG | 0o755, data: Buffer.from(initScript()) });
+  entries.push({ name: 'init', mode: S_IFREG | 0o755, data: Buffer.from(initScript(repo)) });
   for (const [name, rel] of MODULES) {
     entries.push({ name: `lib/modules/${name}.ko`, mode: S_IFREG | 0o644, data: readFileSync(join(modulesDir, rel)) });
   }
@@ -176,7 +179,8 @@ export async function runInVm(jobs: VmJob[], opts: VmOptions = {}): Promise<VmRu
   try {
     const xchg = join(work, 'xchg');
     const initrd = join(work, 'initramfs.cpio');
-    writeFileSync(initrd, buildInitramfs(modules));
+    if (!/^\/[A-Za-z0-9._\/-]*$/.test(cwd)) throw new Error(`the VM harness needs a plain absolute working directory, not ${cwd}`);
+    writeFileSync(initrd, buildInitramfs(modules, cwd));
     // mkdtemp makes 0700 directories; the unprivileged guest user must be able to read its job script.
     mkdirSync(xchg);
     chmodSync(work, 0o755);
@@ -193,6 +197,7 @@ export async function runInVm(jobs: VmJob[], opts: VmOptions = {}): Promise<VmRu
       '-append', 'console=ttyS0 quiet panic=-1',
       '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
       '-virtfs', `local,path=${xchg},mount_tag=xchg,security_model=none,multidevs=remap`,
+      '-virtfs', `local,path=${cwd},mount_tag=repo,security_model=none,readonly=on,multidevs=remap`,
     ];
     const qemu = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     // If this process exits first (test runner timeout, uncaught error), do not leave an emulator spinning.

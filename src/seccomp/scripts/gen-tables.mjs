@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
- * Generates src/seccomp/tables/syscalls.generated.ts from the syscall tables in
- * ../shared/data/syscalls (hrw/syscalls-table, MIT). Run from anywhere:
+ * Generates src/seccomp/tables/syscalls.generated.ts from the syscall tables of hrw/syscalls-table
+ * (MIT), vendored unchanged in src/seccomp/tables/source/ (a copy of ../shared/data/syscalls, with
+ * its LICENSE and SOURCE.md) so that the generation is reproducible from the repository alone.
+ * Run from anywhere:
  *
  *   node src/seccomp/scripts/gen-tables.mjs [SOURCE_DIR] [OUT_FILE]
  *
@@ -12,8 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '..', '..', '..');
-const sourceDir = resolve(process.argv[2] ?? join(repoRoot, '..', 'shared', 'data', 'syscalls'));
+const sourceDir = resolve(process.argv[2] ?? join(here, '..', 'tables', 'source'));
 const outFile = resolve(process.argv[3] ?? join(here, '..', 'tables', 'syscalls.generated.ts'));
 
 /** Our arch name → file suffix in the source data. */

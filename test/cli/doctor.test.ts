@@ -1,0 +1,78 @@
+/**
+ * `sandbox doctor`: its checks as root and rootless, and `--clean` removing what a SIGKILLed
+ * supervisor left behind (its processes die with it; its cgroup stays until the next run or this).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { cli, commandFor, modes, processesMatching, sleep } from '../helpers/cli.js';
+
+interface Report { euid: number; checks: { name: string; status: string; detail: string; fix?: string }[]; cleaned?: string[] }
+
+for (const mode of modes()) {
+  describe(`doctor (${mode.name})`, () => {
+    test('--json lists every check, and the end-to-end run works here', async () => {
+      const r = await cli(['doctor', '--json'], { user: mode.user });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const report = JSON.parse(r.stdout) as Report;
+      const byName = Object.fromEntries(report.checks.map((c) => [c.name, c]));
+      for (const name of ['kernel', 'launcher', 'user namespaces', 'cgroups', 'seccomp', 'landlock', 'overlayfs', 'end-to-end']) {
+        assert.ok(byName[name], `check ${name} present`);
+      }
+      assert.equal(byName['user namespaces']!.status, 'ok');
+      assert.equal(byName['end-to-end']!.status, 'ok', byName['end-to-end']!.detail);
+      if (mode.user) {
+        // rootless on a hybrid host: no cgroup to manage, said with the fix
+        assert.equal(byName['cgroups']!.status, 'warn');
+        assert.match(byName['cgroups']!.fix ?? '', /delegate|chown|cgroup v2/);
+      } else {
+        assert.match(byName['cgroups']!.detail, /driver v1/);
+      }
+    });
+
+    test('text output names each check and its fix', async () => {
+      const r = await cli(['doctor'], { user: mode.user });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^\[ok  \] user namespaces: /m);
+      assert.match(r.stdout, /^\[ok  \] end-to-end: /m);
+    });
+  });
+}
+
+/** Start a root run with a cgroup, SIGKILL its supervisor (the CLI); returns the leftover leaf. */
+async function killedRun(marker: string): Promise<string> {
+  const half = Math.floor(marker.length / 2);
+  const [cmd, argv] = commandFor(['exec', '--memory', '64M', '--', 'sh', '-c', `M=${marker.slice(0, half)}""${marker.slice(half)}; sh -c 'sleep 1000; :' "$M"`], null);
+  const child = spawn(cmd, argv, { stdio: 'ignore' });
+  const closed = new Promise((r) => child.on('close', r));
+  for (let i = 0; i < 200 && processesMatching(marker).length === 0; i++) await sleep(50);
+  assert.equal(processesMatching(marker).length, 1, 'the workload started');
+  const leaf = readdirSync(PARENT).find((n) => n.split('.')[1] === String(child.pid));
+  assert.ok(leaf, `the run's cgroup exists under ${PARENT}`);
+  child.kill('SIGKILL');
+  await closed;
+  for (let i = 0; i < 100 && processesMatching(marker).length > 0; i++) await sleep(20);
+  assert.deepEqual(processesMatching(marker), [], 'parent-death signals took the sandbox down');
+  assert.ok(existsSync(`${PARENT}/${leaf}`), 'a SIGKILLed supervisor cannot remove its cgroup');
+  return leaf;
+}
+
+const PARENT = '/sys/fs/cgroup/memory/sandbox';
+
+describe('after a supervisor SIGKILL (root)', () => {
+  test('`sandbox doctor --clean` removes the leftover cgroup', async () => {
+    const leaf = await killedRun(`sbx-sigkill-doctor-${process.pid}`);
+    const r = await cli(['doctor', '--clean', '--json']);
+    const report = JSON.parse(r.stdout) as Report;
+    assert.ok(report.cleaned?.some((p) => p.endsWith(`/${leaf}`)), `cleaned: ${report.cleaned}`);
+    assert.equal(existsSync(`${PARENT}/${leaf}`), false);
+  });
+
+  test('the next run removes the leftover cgroup', async () => {
+    const leaf = await killedRun(`sbx-sigkill-next-${process.pid}`);
+    const r = await cli(['exec', '--memory', '64M', '--', 'true']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(existsSync(`${PARENT}/${leaf}`), false);
+  });
+});

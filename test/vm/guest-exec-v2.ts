@@ -1,0 +1,50 @@
+/**
+ * `sandbox exec` end to end on a cgroup v2 kernel. Runs *inside* the VM (test/limits/cgroup-v2-vm.test.ts
+ * starts it there, as root and as an unprivileged user in a delegated subtree, with SANDBOX_VM_GUEST=1).
+ * On the host — which is hybrid, where these v2 expectations cannot hold — this module registers no test.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import type { Result } from '../../src/launch/result.js';
+
+const CLI = join(fileURLToPath(import.meta.url), '../../../src/cli/main.js'); // dist/test/vm → dist/src/cli
+
+function exec(args: string[], command: string[]): Result {
+  const r = spawnSync(process.execPath, [CLI, 'exec', '--json', ...args, '--', ...command], { encoding: 'utf8', timeout: 240_000 });
+  assert.notEqual(r.stdout, '', `no Result (exit ${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as Result;
+}
+
+if (process.env['SANDBOX_VM_GUEST'] === '1') {
+  test('v2 exec: a memory bomb is ML, killed by the OOM killer, measured by memory.peak', () => {
+    const r = exec(['--memory', '32M'], ['python3', '-c', 'x = bytearray(300 << 20); x[::4096] = b"1" * (len(x) // 4096)']);
+    assert.equal(r.status, 'ML', r.message);
+    assert.equal(r.memory.oomKilled, true);
+    assert.equal(r.memory.source, 'memory.peak');
+    assert.equal(r.limits['memory']!.mechanism, 'cgroup-v2');
+  });
+
+  test('v2 exec: an infinite loop under a CPU limit is TO, on the cgroup clock', () => {
+    const r = exec(['--cpu-time', '300ms', '--wall-time', '60s'], ['sh', '-c', 'while :; do :; done']);
+    assert.equal(r.status, 'TO', r.message);
+    assert.equal(r.killReason, 'cpu-time');
+    assert.equal(r.time.cpuSource, 'cgroup-v2');
+    assert.ok(r.time.cpuMs! >= 300, `cpu ${r.time.cpuMs}`);
+  });
+
+  test('v2 exec: a fork bomb is held at pids.max and reported', () => {
+    const r = exec(['--pids', '16', '--wall-time', '60s'], ['sh', '-c', 'f(){ f | f & }; f; sleep 2; echo alive']);
+    assert.match(String(r.stdout), /alive/);
+    assert.equal(r.limits['pids']!.mechanism, 'cgroup-v2');
+    assert.ok((r.pids?.limitHits ?? 0) > 0, JSON.stringify(r.pids));
+  });
+
+  test('v2 exec: CPU bandwidth is enforced by cpu.max', () => {
+    const r = exec(['--cpus', '0.5', '--policy', 'strict'], ['true']);
+    assert.equal(r.status, 'OK', r.message);
+    assert.equal(r.limits['cpus']!.mechanism, 'cgroup-v2');
+  });
+}
