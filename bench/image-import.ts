@@ -22,7 +22,7 @@ import zlib from 'node:zlib';
 import { prepareRunImage, signLayout } from '../src/image/index.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = path.join(REPO, 'dist/src/cli/main.js');
+const CLI = path.join(REPO, 'dist/bin/sandbox.cjs');
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

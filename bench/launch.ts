@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { run } from '../src/api.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = join(ROOT, 'dist/src/cli/main.js');
+const CLI = join(ROOT, 'dist/bin/sandbox.cjs');
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

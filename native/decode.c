@@ -115,7 +115,7 @@ static int scan(const uint8_t *buf, size_t len, struct counts *n, uint32_t *bad)
       case TAG_ARGV: count = &n->argv; break;
       case TAG_END: if (rlen != 0) return DEC_BAD_RECORD; saw_end = 1; break;
       case TAG_NAMESPACES: case TAG_ID_MAP: case TAG_HOSTNAME:
-      case TAG_ROOT: case TAG_CWD: case TAG_SECCOMP: break;
+      case TAG_ROOT: case TAG_CWD: case TAG_SECCOMP: case TAG_UID_SLOTS: break;
       default: return DEC_UNKNOWN_TAG;
     }
     uint32_t max = (tag == TAG_ARGV || tag == TAG_ENV) ? PLAN_MAX_ARGS : PLAN_MAX_ITEMS;
@@ -158,7 +158,7 @@ static int decode_mount(struct cursor *c, struct mount_entry *m) {
 static int decode_records(const uint8_t *buf, size_t len, struct plan *p, uint32_t *bad) {
   size_t off = 8;
   uint32_t index = 0;
-  int seen[TAG_END + 1] = {0};
+  int seen[TAG_UID_SLOTS + 1] = {0};
   while (off < len) {
     uint16_t tag;
     uint32_t rlen;
@@ -238,6 +238,16 @@ static int decode_records(const uint8_t *buf, size_t len, struct plan *p, uint32
         p->seccomp_len = rlen;
         c.p = c.end;
         break;
+      case TAG_UID_SLOTS:
+        if ((rc = take(&c, &p->slot_first, 4)) || (rc = take(&c, &p->slot_count, 4))) break;
+        /* never uid 0, never (uid_t)-1, no wrap-around */
+        if (p->slot_first == 0 || p->slot_count == 0 || p->slot_count > UINT32_MAX - 1 - p->slot_first) {
+          rc = DEC_BAD_VALUE;
+          break;
+        }
+        if ((rc = take_string(&c, PLAN_MAX_STRING, &p->slot_dir))) break;
+        rc = check_host_path(p->slot_dir);
+        break;
       case TAG_END:
         break;
       default:
@@ -299,6 +309,7 @@ void plan_free(struct plan *p) {
   free((void *)p->hostname);
   free((void *)p->cwd);
   free((void *)p->root_options);
+  free((void *)p->slot_dir);
   free_strings(p->cgroup_procs, p->n_cgroup_procs);
   free_strings(p->bind_sources, p->n_bind_sources);
   free_strings(p->env, p->n_env);

@@ -50,6 +50,9 @@ enum plan_tag {
   TAG_ARGV = 12,        /* string, repeated, at least one */
   TAG_SECCOMP = 13,     /* sock_filter[] bytes */
   TAG_END = 14,         /* empty; must be last: a truncated plan is never mistaken for a complete one */
+  TAG_UID_SLOTS = 15,   /* u32 first uid, u32 count, string lock dir: as root, the host uid (and gid) is
+                           the first free slot of the range, held by flock for the sandbox's lifetime;
+                           it replaces ID_MAP's host ids */
 };
 
 enum root_kind {
@@ -110,6 +113,7 @@ enum step {
   STEP_EXEC = 27,
   STEP_WAIT = 28,
   STEP_DUMPABLE = 29,
+  STEP_UID_SLOT = 30,       /* errno EBUSY: every slot of the range is held */
 };
 
 /* Decoder error reasons (reported as errno-field values with STEP_DECODE). */
@@ -137,6 +141,7 @@ enum report_type {
                          process init reaped (the workload and its waited-for descendants) */
   REPORT_SETUP = 5,   /* step = 1 (A) or 2 (B), index = CPU µs that process spent on setup; B sends
                          it right after forking the workload, so it also marks the workload's start */
+  REPORT_UID = 6,     /* index = the host uid (= gid) the sandbox runs as (with TAG_UID_SLOTS) */
 };
 
 struct report {
@@ -178,6 +183,8 @@ struct plan {
   const char *cwd;
   const char **argv; uint32_t n_argv;    /* NULL-terminated as well */
   const uint8_t *seccomp; uint32_t seccomp_len;
+  uint32_t slot_first, slot_count;       /* slot_count > 0: choose the host uid from this range */
+  const char *slot_dir;
 };
 
 /* decode.c */
@@ -190,6 +197,7 @@ void report_started(uint32_t init_pid);
 void report_exit(int wait_status);
 void report_rusage(int32_t maxrss_kib, uint32_t cpu_us);
 void report_setup(uint32_t who, uint32_t cpu_us);
+void report_uid(uint32_t uid);
 uint32_t own_cpu_us(void);
 _Noreturn void fail(enum step step, int err, uint32_t index);
 
@@ -199,6 +207,9 @@ void build_filesystem(const struct plan *p, const int *source_fds);
 
 /* workload.c: runs in C, ends in execve */
 _Noreturn void exec_workload(const struct plan *p);
+
+/* uid_slot.c: A, as root, before clone */
+void take_uid_slot(struct plan *p);
 
 /* netns.c */
 void bring_up_loopback(void);

@@ -224,6 +224,7 @@ int main(int argc, char **argv) {
 
   /* As root: no supplementary groups may follow the sandbox (B inherits ours). */
   if (geteuid() == 0 && setgroups(0, NULL) < 0) fail(STEP_IDENTITY, errno, 10);
+  take_uid_slot(&plan);
   join_cgroups(&plan);
   /* Setup CPU is reported so the supervisor can tell it from the workload's: only what A spends
    * from here on is charged to the run's cgroup. */

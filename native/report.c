@@ -27,6 +27,7 @@ void report_started(uint32_t init_pid) { send_report(REPORT_STARTED, STEP_NONE, 
 void report_exit(int wait_status) { send_report(REPORT_EXIT, STEP_NONE, wait_status, 0); }
 void report_rusage(int32_t maxrss_kib, uint32_t cpu_us) { send_report(REPORT_RUSAGE, STEP_NONE, maxrss_kib, cpu_us); }
 void report_setup(uint32_t who, uint32_t cpu_us) { send_report(REPORT_SETUP, who, 0, cpu_us); }
+void report_uid(uint32_t uid) { send_report(REPORT_UID, STEP_NONE, 0, uid); }
 
 /* CPU time this process has used so far (user + system), in microseconds. */
 uint32_t own_cpu_us(void) {

@@ -39,6 +39,18 @@ function withoutCamelCaseEchoes(line: string): string {
   return `Unknown argument${kept.length > 1 ? 's' : ''}: ${kept.join(', ')}`;
 }
 
+/**
+ * yargs renders a command's whole help text right after starting its handler, in case a later failure
+ * wants to print it (cacheHelpMessage). Our failures print one line, never the help, and rendering it
+ * costs ~45 ms of main-thread time on every `sandbox exec` (string-width over every option), which the
+ * launch then waits for. Pinned yargs 18.2.0; if the internal API moves, help simply renders as before.
+ */
+function skipHelpPrerender(cli: Argv): void {
+  const internal = (cli as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } })
+    .getInternalMethods?.().getUsageInstance?.();
+  if (internal && typeof internal.cacheHelpMessage === 'function') internal.cacheHelpMessage = () => {};
+}
+
 async function main(argv: string[]): Promise<void> {
   const first = argv.find((a) => !a.startsWith('-'));
   const wanted = first !== undefined && first in COMMANDS ? [first] : Object.keys(COMMANDS);
@@ -61,6 +73,7 @@ async function main(argv: string[]): Promise<void> {
       process.exit(EXIT_SANDBOX_FAILURE);
     });
   for (const m of modules) cli = cli.command(m);
+  skipHelpPrerender(cli);
   await cli.parseAsync();
 }
 

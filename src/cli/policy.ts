@@ -6,9 +6,9 @@
  * on its own (our section format, OCI `linux.seccomp`, Docker/moby). Exit status: 0 success, 1 when
  * `check` finds errors or a profile does not compile, 125 on usage errors.
  */
+import { policiesDir } from '../policy/paths.js';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import {
@@ -46,8 +46,7 @@ interface Target {
 }
 
 function builtinPoliciesDir(): string {
-  // dist/src/cli/policy.js → the package root's policies/
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'policies');
+  return policiesDir();
 }
 
 function readJson(file: string): unknown {

@@ -6,12 +6,6 @@ import koffi from 'koffi';
 
 const libc = koffi.load('libc.so.6');
 
-export const LOCK_SH = 1;
-export const LOCK_EX = 2;
-export const LOCK_NB = 4;
-export const LOCK_UN = 8;
-
-export const flock: (fd: number, op: number) => number = libc.func('int flock(int fd, int op)');
 const pipe2Raw: (fds: number[], flags: number) => number = libc.func('int pipe2(_Out_ int *fds, int flags)');
 const O_CLOEXEC = 0o2000000;
 

@@ -43,6 +43,13 @@ export function failureMessage(f: LaunchFailure, plan: LaunchPlan): string {
       }
       return `bind source ${src}: ${e}`;
     }
+    case 'UID_SLOT': {
+      const s = plan.uidSlots;
+      if (f.errno === constants.errno.EBUSY && s) {
+        return `all ${s.count} host uids of the sandbox range ${s.first}:${s.count} are in use by running sandboxes; widen it with --uid-range`;
+      }
+      return `cannot take a host uid slot in ${s?.lockDir ?? '?'}: ${e}`;
+    }
     case 'JOIN_CGROUP':
       return `cannot join cgroup ${plan.cgroupProcs[f.index] ?? '?'}: ${e}`;
     case 'CLONE':

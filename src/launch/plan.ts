@@ -37,6 +37,8 @@ export interface PlanRequest {
   image: PlanImage | null;
   /** rlimits chosen by the limits layer (fallback mechanisms and backstops); they win over policy rlimits */
   extraRlimits: Rlimit[];
+  /** as root: the range the launcher takes the run's host uid from */
+  uidSlots?: LaunchPlan['uidSlots'];
 }
 
 /** Read-only, no setuid, no device nodes: what every host path we expose gets. */
@@ -248,6 +250,7 @@ export function buildPlan(req: PlanRequest): LaunchPlan {
     cwd: req.workdir,
     argv: req.argv,
     seccomp: req.seccomp,
+    uidSlots: req.uidSlots ?? null,
   };
 }
 

@@ -5,6 +5,7 @@
  * fails or is aborted.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { SandboxError } from '../errors.js';
 import { probeCgroups, type CgroupStats, type RunCgroup } from '../host/cgroup/index.js';
@@ -182,16 +183,16 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
     workdir: checkWorkdir(spec.workdir ?? (image?.workingDir || policy.filesystem.workdir)),
     env,
     host,
-    // Rootless: the invoking user is who the workload is on the host. As root, a uid slot is taken in
-    // acquire(); until then (e.g. --dry-run) the plan shows the first uid of the range.
+    // Rootless: the invoking user is who the workload is on the host. As root, the launcher takes a
+    // free uid of the range (uidSlots); the id map shows the range's first uid until then.
     hostIds: uidRange ? { uid: uidRange.start, gid: uidRange.start } : { uid: host.euid, gid: host.egid },
+    uidSlots: uidRange ? { first: uidRange.start, count: uidRange.count, lockDir: (await import('../host/uid-slots.js')).LOCK_DIR } : null,
     cgroupProcs: [],
     seccomp: policy.seccomp ? compileForRun(policy.seccomp, seccompBaseDir, host.kernel, host.euid) : null,
     image,
     extraRlimits: enforcement.rlimits,
   };
   let plan = buildPlan(request);
-  let releaseSlot: (() => void) | null = null;
   let cgroup: RunCgroup | null = null;
   let cpuWatchdog: CpuTimeWatchdog | null = null;
   const watchdogs: Watchdog[] = [];
@@ -207,9 +208,8 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
     imageDigest: image?.digest ?? null,
     async acquire() {
       if (uidRange) {
-        const slot = (await import('../host/uid-slots.js')).acquireUidSlot(uidRange);
-        releaseSlot = slot.release;
-        request = { ...request, hostIds: { uid: slot.uid, gid: slot.uid } };
+        const { LOCK_DIR } = await import('../host/uid-slots.js');
+        mkdirSync(LOCK_DIR, { recursive: true, mode: 0o700 });
       }
       if (enforcement.cgroup) {
         await sweepStaleOnce();
@@ -243,8 +243,6 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
         await cgroup?.remove();
       } finally {
         cgroup = null;
-        releaseSlot?.();
-        releaseSlot = null;
       }
     },
   };

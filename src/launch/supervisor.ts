@@ -46,6 +46,8 @@ export interface LaunchOutcome {
   failure: LaunchFailure | null;
   killed: KillReason | null;
   initPid: number | null;
+  /** the host uid the sandbox ran as, when the launcher chose it from uid slots */
+  hostUid: number | null;
   launcherExitCode: number | null;
   launcherSignal: NodeJS.Signals | null;
   /** nanoseconds from the workload's start (forked by init) to its exit */
@@ -77,7 +79,7 @@ export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
   const launcher = launcherPath();
   return new Promise((resolvePromise, reject) => {
     const outcome: LaunchOutcome = {
-      exit: null, rusage: null, setupCpuUs: 0, failure: null, killed: null, initPid: null,
+      exit: null, rusage: null, setupCpuUs: 0, failure: null, killed: null, initPid: null, hostUid: null,
       launcherExitCode: null, launcherSignal: null, wallNs: 0n,
     };
     let startedAt: bigint | null = null;
@@ -149,6 +151,8 @@ export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
         } else if (r.type === 'exit') {
           endedAt = process.hrtime.bigint();
           outcome.exit = waitStatusToExit(r.waitStatus);
+        } else if (r.type === 'uid') {
+          outcome.hostUid = r.hostUid;
         } else if (r.type === 'rusage') {
           outcome.rusage = { maxRssKiB: r.maxRssKiB, cpuUs: r.cpuUs };
         } else {

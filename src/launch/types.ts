@@ -68,4 +68,6 @@ export interface LaunchPlan {
   cwd: string;
   argv: string[];
   seccomp: SeccompProgram | null;
+  /** as root: the launcher takes the first free host uid of this range (flock in lockDir) for the run */
+  uidSlots: { first: number; count: number; lockDir: string } | null;
 }

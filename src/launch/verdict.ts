@@ -84,12 +84,12 @@ export function outcomeToResult(outcome: LaunchOutcome, prepared: PreparedRun, m
     killed: outcome.killed !== null || (d.status !== 'OK' && d.status !== 'RE' && d.status !== 'SG' && d.status !== 'XX'),
     killReason: outcome.killed ?? (d.status === 'ML' ? 'memory' : null),
     error: outcome.failure
-      ? { code: 'LAUNCH_FAILED', step: outcome.failure.step, errno: String(outcome.failure.errno) }
+      ? { code: outcome.failure.step === 'UID_SLOT' ? 'HOST_UNSUPPORTED' : 'LAUNCH_FAILED', step: outcome.failure.step, errno: String(outcome.failure.errno) }
       : d.status === 'XX' ? { code: 'LAUNCH_FAILED' } : null,
     ...f,
     limits: prepared.enforcement.report,
     policy: prepared.policyName,
-    hostUid: prepared.plan.identity.hostUid,
+    hostUid: outcome.hostUid ?? prepared.plan.identity.hostUid,
     ...(prepared.imageDigest ? { image: prepared.imageDigest } : {}),
     ...(m.cgroup ? { cgroups: m.cgroupPaths, pids: { peak: m.cgroup.pidsPeak ?? null, limitHits: m.cgroup.pidsLimitHits ?? null } } : {}),
   };

@@ -12,7 +12,7 @@ export const PLAN_MAGIC = 0x31584253;
 
 export const TAG = {
   NAMESPACES: 1, ID_MAP: 3, HOSTNAME: 4, CGROUP_PROCS: 5, BIND_SOURCE: 6, ROOT: 7, MOUNT: 8,
-  RLIMIT: 9, ENV: 10, CWD: 11, ARGV: 12, SECCOMP: 13, END: 14,
+  RLIMIT: 9, ENV: 10, CWD: 11, ARGV: 12, SECCOMP: 13, END: 14, UID_SLOTS: 15,
 } as const;
 
 export const ROOT_KIND = { TMPFS: 0, IMAGE_RO: 1, IMAGE_OVERLAY: 2 } as const;
@@ -36,7 +36,7 @@ export const STEP = {
   CLONE: 7, SYNC: 8, ID_MAP: 9, HOSTNAME: 10, MOUNT_PRIVATE: 11, ROOT: 12, MOUNT: 13, PIVOT_ROOT: 14,
   ROOT_READONLY: 15, LOOPBACK: 16, FORK: 17, SETSID: 18, RLIMIT: 19, CHDIR: 20, CLOSE_FDS: 21,
   SECUREBITS: 22, CAPS: 23, NO_NEW_PRIVS: 24, SECCOMP: 25, FIND_EXECUTABLE: 26, EXEC: 27, WAIT: 28,
-  DUMPABLE: 29,
+  DUMPABLE: 29, UID_SLOT: 30,
 } as const;
 export type StepName = keyof typeof STEP;
 
@@ -45,7 +45,7 @@ export const DECODE_ERROR = {
   TOO_MANY: 7, DUPLICATE: 8, MISSING: 9, BAD_VALUE: 10, BAD_PATH: 11, NO_END: 12,
 } as const;
 
-export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5 } as const;
+export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6 } as const;
 export const REPORT_SIZE = 16;
 
 const RLIM_INFINITY = 0xffffffffffffffffn;
@@ -138,6 +138,10 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   w.record(TAG.CWD, Buffer.from(plan.cwd));
   for (const a of plan.argv) w.record(TAG.ARGV, Buffer.from(a));
   if (plan.seccomp) w.record(TAG.SECCOMP, plan.seccomp.program);
+  if (plan.uidSlots) {
+    const s = plan.uidSlots;
+    w.record(TAG.UID_SLOTS, Buffer.concat([u32(s.first, s.count), lenPrefixed(Buffer.from(s.lockDir))]));
+  }
   return w.finish();
 }
 
@@ -148,7 +152,9 @@ export type LauncherReport =
   /** of every process init reaped: max RSS (KiB) and user+system CPU (µs) */
   | { type: 'rusage'; maxRssKiB: number; cpuUs: number }
   /** CPU the launcher's own process `who` (1 = outer, 2 = init) spent on setup; init's marks the workload's start */
-  | { type: 'setup'; who: number; cpuUs: number };
+  | { type: 'setup'; who: number; cpuUs: number }
+  /** the host uid the launcher took from the plan's uid slots */
+  | { type: 'uid'; hostUid: number };
 
 const STEP_NAMES = new Map<number, StepName>(Object.entries(STEP).map(([k, v]) => [v, k as StepName]));
 
@@ -162,6 +168,7 @@ export function decodeReport(b: Buffer): LauncherReport {
     case REPORT.EXIT: return { type: 'exit', waitStatus: err };
     case REPORT.RUSAGE: return { type: 'rusage', maxRssKiB: err, cpuUs: index };
     case REPORT.SETUP: return { type: 'setup', who: step, cpuUs: index };
+    case REPORT.UID: return { type: 'uid', hostUid: index };
     default: return { type: 'error', step: STEP_NAMES.get(step) ?? 'NONE', errno: err, index };
   }
 }

@@ -7,17 +7,8 @@
 import type { ErrorObject } from 'ajv';
 import { SandboxError } from '../errors.js';
 
-interface Validator {
-  (data: unknown): boolean;
-  errors?: ErrorObject[] | null;
-}
-
-// Generated next to this file by the build; absent only if the build was skipped.
-const validator: Validator = await import('./policy-validator.js' as string)
-  .then((m: { default: Validator }) => m.default)
-  .catch(() => {
-    throw new SandboxError('INTERNAL', 'dist/src/policy/policy-validator.js is missing: run `npm run build`');
-  });
+// Generated next to this file by the build (scripts/postbuild.mjs) from policies/schema.json.
+import validator from './policy-validator.cjs';
 
 function describe(e: ErrorObject): string {
   const schema = (e.parentSchema ?? {}) as { description?: string; properties?: Record<string, unknown> };

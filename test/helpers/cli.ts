@@ -1,5 +1,5 @@
 /**
- * Test helpers: run the real CLI (dist/src/cli/main.js), as root and as the unprivileged user, and
+ * Test helpers: run the real CLI (dist/bin/sandbox.cjs, the package's bin), as root and as the unprivileged user, and
  * collect its output. Integration tests need both: CI runs as root and creates the user `sbxtest`
  * (.ci/run). A missing prerequisite fails the test with the fix — it is never skipped.
  */
@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const CLI = join(ROOT, 'dist/src/cli/main.js');
+export const CLI = join(ROOT, 'dist/bin/sandbox.cjs');
 export const LAUNCHER = join(ROOT, 'native/build/sandbox-launcher');
 export const TEST_USER = process.env['SANDBOX_TEST_USER'] ?? 'sbxtest';
 

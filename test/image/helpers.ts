@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { dsse, json as sjson } from '@sigstore/core';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const CLI = path.join(REPO, 'dist/src/cli/main.js');
+export const CLI = path.join(REPO, 'dist/bin/sandbox.cjs');
 
 export function sha256hex(b: Buffer | string): string {
   return createHash('sha256').update(b).digest('hex');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { compileSeccomp, decodeProgram, validateProgram, hostArch } from '../../src/seccomp/index.js';
 import { REPO, scratchDir } from './helpers/native.js';
 
-const CLI = join(REPO, 'dist/src/cli/main.js');
+const CLI = join(REPO, 'dist/bin/sandbox.cjs');
 const STRICT = join(REPO, 'policies/seccomp/strict.json');
 const DOCKER = join(REPO, 'test/seccomp/fixtures/docker-style.json');
 

@@ -12,7 +12,7 @@ import { REPO } from './helpers/native.js';
 
 const nr = (name: string): number => syscallNumber(hostArch(), name)!;
 
-const CLI = join(REPO, 'dist/src/cli/main.js');
+const CLI = join(REPO, 'dist/bin/sandbox.cjs');
 
 function exec(script: string): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, 'exec', '--policy', 'strict', '--', '/bin/sh', '-c', script], { encoding: 'utf8', timeout: 300_000 });

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import type { Result } from '../../src/launch/result.js';
 
-const CLI = join(fileURLToPath(import.meta.url), '../../../src/cli/main.js'); // dist/test/vm → dist/src/cli
+const CLI = join(fileURLToPath(import.meta.url), '../../../bin/sandbox.cjs'); // dist/test/vm → dist/bin
 
 function exec(args: string[], command: string[]): Result {
   const r = spawnSync(process.execPath, [CLI, 'exec', '--json', ...args, '--', ...command], { encoding: 'utf8', timeout: 240_000 });
