@@ -1,7 +1,7 @@
 /**
  * `sandbox exec [options] -- COMMAND [ARGS...]`: parsing and printing only; the work is `run()`.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { plan as buildPlanOnly, run, type RunOptions } from '../api.js';
 import { EXIT_SANDBOX_FAILURE, SandboxError } from '../errors.js';
@@ -132,12 +132,20 @@ function resultJson(r: Result): string {
   return JSON.stringify({ ...r, stdout: r.stdout?.toString('utf8'), stderr: r.stderr?.toString('utf8') }, null, 2);
 }
 
-function writeReport(file: string, text: string, flag: string): void {
+/** Report files are opened before the run, so an unwritable path fails before anything runs. */
+function openReport(file: string | undefined, flag: string): number | null {
+  if (file === undefined) return null;
   try {
-    writeFileSync(file, text);
+    return openSync(file, 'w', 0o644);
   } catch (e) {
     throw new SandboxError('USAGE', `${flag} ${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+}
+
+function writeReport(fd: number | null, text: string): void {
+  if (fd === null) return;
+  writeFileSync(fd, text);
+  closeSync(fd);
 }
 
 async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
@@ -146,6 +154,8 @@ async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
     process.stdout.write(`${JSON.stringify(planToJson(await buildPlanOnly(spec)), null, 2)}\n`);
     return;
   }
+  const resultFd = openReport(argv.result, '--result');
+  const metaFd = openReport(argv.meta, '--meta');
   const signals = abortOnSignals();
   try {
     // With --json, stdout carries the Result only: the workload's output is captured into it.
@@ -153,8 +163,8 @@ async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
       ? { stdin: 'inherit', stdout: 'buffer', stderr: 'buffer' }
       : { stdin: 'inherit', stdout: 'inherit', stderr: 'inherit' };
     const result = await run({ ...spec, ...io, signal: signals.signal });
-    if (argv.result) writeReport(argv.result, `${resultJson(result)}\n`, '--result');
-    if (argv.meta) writeReport(argv.meta, metaFile(result), '--meta');
+    writeReport(resultFd, `${resultJson(result)}\n`);
+    writeReport(metaFd, metaFile(result));
     if (argv.json) process.stdout.write(`${resultJson(result)}\n`);
     else if (result.status !== 'OK' && result.status !== 'RE' && result.status !== 'SG') {
       // Sandbox failures carry their stable code, as reportFatal prints them.

@@ -6,7 +6,14 @@
  */
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { readFileSync } from 'node:fs';
 import { EXIT_SANDBOX_FAILURE, isSandboxError } from '../errors.js';
+import { packageRoot } from '../policy/paths.js';
+
+/** The version in our package.json (yargs' own lookup does not find it from the bundled CLI). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string }).version;
+}
 
 type Loader = () => Promise<CommandModule<object, any>>;
 
@@ -64,7 +71,7 @@ async function main(argv: string[]): Promise<void> {
     .demandCommand(1, 'name a command: ' + Object.keys(COMMANDS).join(', '))
     .help()
     .alias('help', 'h')
-    .version()
+    .version(packageVersion())
     .wrap(Math.min(120, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) reportFatal(err);
