@@ -136,11 +136,16 @@ async function main(): Promise<void> {
     const noVerify = await sample(lax, false);
     const withKeyed = await sample(keyed, true);
 
-    // Through the CLI, when `exec --image` is integrated.
-    const execArgs = (policy: string) => [CLI, 'exec', '--image', 'layout:latest', '--store', store, '--trust-policy', policy, '--', '/bin/true'];
-    let execLine = 'sandbox exec --image: not available in this build (n/a)';
-    const probe = spawnSync(process.execPath, execArgs(keyed), { stdio: 'ignore' });
-    if (probe.status === 0) {
+    // Through the CLI. The layer holds no executable (it is a data tree), so a static busybox from the
+    // host is bound in as the command.
+    const busybox = ['/usr/bin/busybox', '/bin/busybox'].find((p) => fs.existsSync(p) && !fs.lstatSync(p).isSymbolicLink());
+    if (!busybox) throw new Error('busybox-static is needed for the exec --image measurement (apt-get install busybox-static)');
+    const execArgs = (policy: string) => [CLI, 'exec', '--image', 'layout:latest', '--store', store, '--trust-policy', policy, '--bind', `${busybox}:/busybox`, '--', '/busybox', 'true'];
+    let execLine = '';
+    const probe = spawnSync(process.execPath, execArgs(keyed), { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      throw new Error(`sandbox exec --image failed (exit ${probe.status}): ${probe.stderr}`);
+    } else {
       const a: number[] = [];
       const b: number[] = [];
       for (let i = 0; i < 15; i++) {
