@@ -13,6 +13,7 @@ import { probeHostFacts } from '../host/facts.js';
 import { CpuTimeWatchdog } from '../limits/cpu-watchdog.js';
 import { chooseMechanisms, type Enforcement } from '../limits/mechanisms.js';
 import { processTreeCpuNs } from '../limits/proc-cpu.js';
+import { stopCgroupNow } from '../limits/stop-now.js';
 import { resolveLimits, type LimitOverrides, type LimitSpec } from '../limits/spec.js';
 import { loadPolicy } from '../policy/load.js';
 import type { BindSpec, Policy, TmpfsSpec } from '../policy/types.js';
@@ -225,8 +226,9 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
           ? { usedNs: () => cg.cpuUsageNs() }
           : { usedNs: (initPid: number) => processTreeCpuNs(initPid) };
         const parallelism = Math.min(limits.cpus ?? Infinity, availableParallelism());
-        // When the budget is gone, kill through the cgroup too: it stops every task at once.
-        cpuWatchdog = new CpuTimeWatchdog(limits.cpuTimeMs * 1e6, clock, parallelism, () => { void cg?.killAll().catch(() => {}); });
+        // When the budget is gone, stop the whole group through the cgroup first: that is immediate,
+        // while the launcher's teardown takes a few context switches.
+        cpuWatchdog = new CpuTimeWatchdog(limits.cpuTimeMs * 1e6, clock, parallelism, () => { if (cg) stopCgroupNow(cg); });
         watchdogs.push(cpuWatchdog);
       }
     },
