@@ -7,8 +7,8 @@
  *   v1: SIGKILL every task listed in cgroup.procs. (Freezing first measured slower here — the
  *       freeze/thaw is work charged to the group — and a task forked meanwhile is still caught by the
  *       teardown: it is in the pid namespace that dies with init, and the cgroup's killAll at removal.)
- * The pids are read and signalled within microseconds, while each listed task is alive or an unreaped
- * zombie of the group, so a pid cannot have been recycled for an unrelated process in between.
+ * The pids are read and signalled within microseconds; a pid freed in between could only be handed to
+ * an unrelated process after the kernel's cyclic allocator wrapped around pid_max, which takes far longer.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
