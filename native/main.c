@@ -222,8 +222,12 @@ int main(int argc, char **argv) {
   if (rc != DEC_OK) fail(STEP_DECODE, rc, bad_index);
   if (check_only) return 0;
 
-  /* As root: no supplementary groups may follow the sandbox (B inherits ours). */
-  if (geteuid() == 0 && setgroups(0, NULL) < 0) fail(STEP_IDENTITY, errno, 10);
+  /* As root: no supplementary groups may follow the sandbox (B inherits ours), and the host uid must
+   * come from a locked slot — that lock is what keeps concurrent sandboxes distinct users. */
+  if (geteuid() == 0) {
+    if (setgroups(0, NULL) < 0) fail(STEP_IDENTITY, errno, 10);
+    if (plan.slot_count == 0) fail(STEP_UID_SLOT, EINVAL, 0);
+  }
   take_uid_slot(&plan);
   join_cgroups(&plan);
   /* Setup CPU is reported so the supervisor can tell it from the workload's: only what A spends
