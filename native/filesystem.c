@@ -42,6 +42,13 @@ struct sbx_mount_attr {
 #define AT_RECURSIVE 0x8000
 #endif
 
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+
 /* The new root is prepared under this directory of the (private) old tree before pivot_root. */
 #define STAGE "/tmp"
 #define STAGE_ROOT_OVERLAY STAGE "/root"
@@ -181,6 +188,18 @@ static int do_proc(int rootfd, const struct mount_entry *m) {
   return rc;
 }
 
+/* An idmapped bind prepared by A (idmap.c): attach the detached tree at dst. */
+static int do_bind_tree(int rootfd, const struct mount_entry *m, int tree) {
+  int fd = target_for(rootfd, m, 1);
+  if (fd < 0) return fd == -2 ? 0 : -1;
+  int rc = (int)syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  if (rc < 0) return -1;
+  return set_attrs_beneath(rootfd, m->dst, m->attrs);
+}
+
 static int do_bind(int rootfd, const struct mount_entry *m, int srcfd) {
   struct stat st;
   if (fstat(srcfd, &st) < 0) return -1;
@@ -261,10 +280,10 @@ static int do_symlink(int rootfd, const struct mount_entry *m) {
   return rc;
 }
 
-static int apply_mount(int rootfd, const struct mount_entry *m, const int *source_fds) {
+static int apply_mount(int rootfd, const struct mount_entry *m, const int *source_fds, int tree) {
   switch (m->op) {
     case OP_TMPFS: return do_tmpfs(rootfd, m);
-    case OP_BIND: return do_bind(rootfd, m, source_fds[m->src]);
+    case OP_BIND: return tree >= 0 ? do_bind_tree(rootfd, m, tree) : do_bind(rootfd, m, source_fds[m->src]);
     case OP_PROC: return do_proc(rootfd, m);
     case OP_DIR: return do_dir(rootfd, m);
     case OP_FILE: return do_file(rootfd, m);
@@ -307,12 +326,12 @@ static void pivot_into(const char *newroot) {
   if (chdir("/") < 0) fail(STEP_PIVOT_ROOT, errno, 3);
 }
 
-void build_filesystem(const struct plan *p, const int *source_fds) {
+void build_filesystem(const struct plan *p, const int *source_fds, const int *idmapped_trees) {
   const char *newroot = mount_root(p, source_fds);
   int rootfd = open(newroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) fail(STEP_ROOT, errno, 5);
   for (uint32_t i = 0; i < p->n_mounts; i++)
-    if (apply_mount(rootfd, &p->mounts[i], source_fds) < 0) fail(STEP_MOUNT, errno, i);
+    if (apply_mount(rootfd, &p->mounts[i], source_fds, idmapped_trees[i]) < 0) fail(STEP_MOUNT, errno, i);
   close(rootfd);
   pivot_into(newroot);
   if (p->root_kind != ROOT_IMAGE_OVERLAY) {

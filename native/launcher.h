@@ -78,7 +78,8 @@ enum plan_mount_attr {
   ATTR_NODEV = 1u << 2,
   ATTR_NOEXEC = 1u << 3,
   ATTR_IF_EXISTS = 1u << 4, /* skip silently when dst does not exist (masks of optional /proc files) */
-  ATTR_ALL = (1u << 5) - 1,
+  ATTR_IDMAP = 1u << 5,     /* OP_BIND as root: an idmapped mount, the source's owner <-> the run's host uid */
+  ATTR_ALL = (1u << 6) - 1,
 };
 
 /* Steps, reported with errno on failure. */
@@ -203,7 +204,10 @@ _Noreturn void fail(enum step step, int err, uint32_t index);
 
 /* filesystem.c: runs in B */
 void make_mounts_private(void);
-void build_filesystem(const struct plan *p, const int *source_fds);
+void build_filesystem(const struct plan *p, const int *source_fds, const int *idmapped_trees);
+
+/* idmap.c: A, as root, after the uid slot is taken and before clone */
+int *prepare_idmapped_binds(const struct plan *p);
 
 /* workload.c: runs in C, ends in execve */
 _Noreturn void exec_workload(const struct plan *p);

@@ -149,7 +149,7 @@ static int exit_code_of(int status) {
 }
 
 /* B: pid 1 of the sandbox. */
-static _Noreturn void run_init(const struct plan *p, int syncfd) {
+static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_trees) {
   signal(SIGTERM, SIG_DFL);
   signal(SIGINT, SIG_DFL);
   signal(SIGHUP, SIG_DFL);
@@ -164,7 +164,9 @@ static _Noreturn void run_init(const struct plan *p, int syncfd) {
   take_inside_identity(p, syncfd);
   umask(0);
   if (sethostname(p->hostname, strlen(p->hostname)) < 0) fail(STEP_HOSTNAME, errno, 0);
-  build_filesystem(p, source_fds);
+  build_filesystem(p, source_fds, idmapped_trees);
+  for (uint32_t i = 0; i < p->n_mounts; i++)
+    if (idmapped_trees[i] >= 0) close(idmapped_trees[i]);
   if (p->clone_flags & CLONE_NEWNET) bring_up_loopback();
   /* Not dumpable: the workload runs as the same uid and must not ptrace or read the memory of init,
    * which holds namespace capabilities. */
@@ -229,6 +231,7 @@ int main(int argc, char **argv) {
     if (plan.slot_count == 0) fail(STEP_UID_SLOT, EINVAL, 0);
   }
   take_uid_slot(&plan);
+  int *idmapped_trees = prepare_idmapped_binds(&plan);
   join_cgroups(&plan);
   /* Setup CPU is reported so the supervisor can tell it from the workload's: only what A spends
    * from here on is charged to the run's cgroup. */
@@ -250,10 +253,13 @@ int main(int argc, char **argv) {
   if (pid < 0) fail(STEP_CLONE, errno, 0);
   if (pid == 0) {
     close(sync[1]);
-    run_init(&plan, sync[0]);
+    run_init(&plan, sync[0], idmapped_trees);
   }
   init_pid = pid;
   close(sync[0]);
+  for (uint32_t i = 0; i < plan.n_mounts; i++)
+    if (idmapped_trees[i] >= 0) close(idmapped_trees[i]);
+  free(idmapped_trees);
   uint32_t which;
   if (write_id_maps(pid, &plan, &which) < 0) {
     int err = errno;

@@ -170,7 +170,8 @@ function userMounts(policy: Policy, userTmpfs: TmpfsSpec[], binds: BindSpec[]): 
     }),
     ...binds.map((b): MountOp => {
       checkUserTarget(b.target, 'bind');
-      return { op: 'bind', target: b.target, source: b.source, attrs: b.mode === 'rw' ? ['nosuid', 'nodev'] : RO };
+      const rw: MountAttr[] = b.idmap ? ['nosuid', 'nodev', 'idmap'] : ['nosuid', 'nodev'];
+      return { op: 'bind', target: b.target, source: b.source, attrs: b.mode === 'rw' ? rw : RO };
     }),
   ];
   return ops.sort((a, b) => depth(a.target) - depth(b.target));

@@ -5,7 +5,7 @@
  * fails or is aborted.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { SandboxError } from '../errors.js';
 import { probeCgroups, type CgroupStats, type RunCgroup } from '../host/cgroup/index.js';
@@ -19,7 +19,9 @@ import { loadPolicy } from '../policy/load.js';
 import type { BindSpec, Policy, TmpfsSpec } from '../policy/types.js';
 import { checkTmpfs, parseBind, parseTmpfs, resolveBinds } from './binds.js';
 import { buildPlan, type PlanImage, type PlanRequest } from './plan.js';
+import { hostArch } from '../seccomp/index.js';
 import { compileForRun } from './seccomp.js';
+import { filterRefusesSetidBits } from './setid-guard.js';
 import type { Watchdog } from './supervisor.js';
 import type { LaunchPlan } from './types.js';
 
@@ -170,10 +172,16 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   checkCommand(command, env);
 
   const cliBinds = (spec.bind ?? []).map((b) => (typeof b === 'string' ? parseBind(b) : b));
-  const binds = resolveBinds([...policy.filesystem.binds.map((b) => ({ ...b, mode: b.mode ?? 'ro' })), ...cliBinds], cwd);
+  const resolved = resolveBinds([...policy.filesystem.binds.map((b) => ({ ...b, mode: b.mode ?? 'ro' })), ...cliBinds], cwd);
   const tmpfs = [...policy.filesystem.tmpfs, ...(spec.tmpfs ?? []).map((t) => (typeof t === 'string' ? parseTmpfs(t) : t))].map(checkTmpfs);
   const host = probeHostFacts(policy.filesystem);
   const asRoot = host.euid === 0;
+  const seccomp = policy.seccomp ? compileForRun(policy.seccomp, seccompBaseDir, host.kernel, host.euid) : null;
+  // As root the workload is a slot uid, which a root-owned workspace would not let write. Writable
+  // directory binds are therefore idmapped (the directory's owner = the slot uid on that mount) —
+  // but only when the run's filter refuses setuid/setgid bits, checked on the compiled program.
+  const idmapRw = asRoot && seccomp !== null && filterRefusesSetidBits(seccomp.program, hostArch());
+  const binds = resolved.map((b) => ({ ...b, idmap: idmapRw && b.mode === 'rw' && statSync(b.source).isDirectory() }));
   const uidRange = asRoot ? (await import('../host/uid-slots.js')).parseUidRange(spec.uidRange ?? process.env['SANDBOX_UID_RANGE']) : null;
 
   let request: PlanRequest = {
@@ -189,7 +197,7 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
     hostIds: uidRange ? { uid: uidRange.start, gid: uidRange.start } : { uid: host.euid, gid: host.egid },
     uidSlots: uidRange ? { first: uidRange.start, count: uidRange.count, lockDir: (await import('../host/uid-slots.js')).LOCK_DIR } : null,
     cgroupProcs: [],
-    seccomp: policy.seccomp ? compileForRun(policy.seccomp, seccompBaseDir, host.kernel, host.euid) : null,
+    seccomp,
     image,
     extraRlimits: enforcement.rlimits,
   };
@@ -251,7 +259,7 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   return prepared;
 }
 
-/** A cgroup that could not enforce a requested limit: fall back, or refuse under strict. */
+/** A cgroup that cannot enforce a requested limit: an error under "onUnenforceable": "error", else reported as not enforced. */
 function checkEnforced(cg: RunCgroup, e: Enforcement, limits: LimitSpec): void {
   const missing: string[] = [];
   if (e.cgroup?.memoryBytes !== undefined && !cg.enforced.memory) missing.push('memory');

@@ -5,8 +5,11 @@
 
 export type Namespace = 'user' | 'pid' | 'mount' | 'network' | 'ipc' | 'uts' | 'cgroup';
 
-/** Mount attributes. `ifExists`: skip when the target does not exist (masks of optional /proc files). */
-export type MountAttr = 'ro' | 'nosuid' | 'nodev' | 'noexec' | 'ifExists';
+/**
+ * Mount attributes. `ifExists`: skip when the target does not exist (masks of optional /proc files).
+ * `idmap`: (root, writable binds) the source's owner and the run's host uid are the same on this mount.
+ */
+export type MountAttr = 'ro' | 'nosuid' | 'nodev' | 'noexec' | 'ifExists' | 'idmap';
 
 export type MountOp =
   | { op: 'tmpfs'; target: string; options: string; attrs: MountAttr[] }

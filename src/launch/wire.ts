@@ -19,7 +19,7 @@ export const ROOT_KIND = { TMPFS: 0, IMAGE_RO: 1, IMAGE_OVERLAY: 2 } as const;
 
 export const OP = { tmpfs: 1, bind: 2, proc: 3, dir: 4, file: 5, symlink: 6, rebind: 7 } as const;
 
-export const ATTR: Record<MountAttr, number> = { ro: 1, nosuid: 2, nodev: 4, noexec: 8, ifExists: 16 };
+export const ATTR: Record<MountAttr, number> = { ro: 1, nosuid: 2, nodev: 4, noexec: 8, ifExists: 16, idmap: 32 };
 
 export const CLONE_FLAGS: Record<Namespace, bigint> = {
   mount: 0x00020000n, cgroup: 0x02000000n, uts: 0x04000000n, ipc: 0x08000000n,

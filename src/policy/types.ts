@@ -13,6 +13,8 @@ export interface BindSpec {
   source: string;
   target: string;
   mode: 'ro' | 'rw';
+  /** decided by the sandbox, never by the caller: see src/launch/prepare.ts (idmapped writable binds) */
+  idmap?: boolean;
 }
 
 export interface TmpfsSpec {

@@ -62,6 +62,8 @@ export const CONSTANTS: Readonly<Record<string, bigint>> = {
   // open flags (asm-generic/fcntl.h; x86_64 and aarch64 agree on these)
   O_RDONLY: 0n, O_WRONLY: 1n, O_RDWR: 2n, O_ACCMODE: 3n, O_CREAT: 0o100n, O_EXCL: 0o200n, O_NOCTTY: 0o400n,
   O_TRUNC: 0o1000n, O_APPEND: 0o2000n, O_NONBLOCK: 0o4000n, O_CLOEXEC: 0o2000000n,
+  // file mode bits (linux/stat.h)
+  S_ISUID: 0o4000n, S_ISGID: 0o2000n, S_ISVTX: 0o1000n,
   // mmap / mprotect
   PROT_NONE: 0n, PROT_READ: 1n, PROT_WRITE: 2n, PROT_EXEC: 4n,
   // ptrace

@@ -39,13 +39,18 @@ export function lintFilter(ir: FilterIR): LintFinding[] {
         const earlier = ordered[i]!;
         if (earlier.conds.length === 0) {
           // An unconditional rule that wins: everything after it is dead.
-          // Same action: merely redundant (info); a different action: the author expected it to matter (warning).
+          // Same action: merely redundant (info); a different action: the author expected it to matter
+          // (warning) — unless the dead rule is a member of an @group, which an explicit rule carves
+          // out on purpose (info).
           const redundant = sameAction(earlier.action, later.action);
+          const carvedOut = !redundant && later.fromGroup === true && !earlier.fromGroup;
           out.push({
-            severity: redundant ? 'info' : 'warning', code: 'shadowed', syscall: later.name, pointer: later.source,
+            severity: redundant || carvedOut ? 'info' : 'warning', code: 'shadowed', syscall: later.name, pointer: later.source,
             message: redundant
               ? `${later.name}: this rule is redundant: the rule at ${earlier.source} already gives ${formatAction(earlier.action)} unconditionally`
-              : `${later.name}: this rule (${formatAction(later.action)}) never applies: the rule at ${earlier.source} (${formatAction(earlier.action)}) always matches and wins`,
+              : carvedOut
+                ? `${later.name}: excepted from its group by the rule at ${earlier.source} (${formatAction(earlier.action)})`
+                : `${later.name}: this rule (${formatAction(later.action)}) never applies: the rule at ${earlier.source} (${formatAction(earlier.action)}) always matches and wins`,
           });
           break;
         }

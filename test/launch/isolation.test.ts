@@ -74,17 +74,32 @@ for (const mode of modes()) {
       assert.match(r.stdout, /^ok$/m);
     });
 
-    test('a rw workspace bind receives the output, owned by the sandbox identity on the host', async () => {
+    test('a rw workspace bind receives the output with the invoking user\'s ownership', async () => {
+      // Rootless the workload is the invoking user. As root it is a slot uid, and the writable bind is
+      // idmapped: the workspace's owner (root here) owns what the workload writes, as the workload
+      // owns the workspace inside.
       const work = tempDirFor(mode.user);
       try {
-        if (!mode.user) spawnSync('chmod', ['0777', work.path]); // as root the workload is a slot uid
-        const r = await run(['sh', '-c', 'id; echo x > out.txt; cat /proc/self/uid_map'], ['--bind', `${work.path}:/work:rw`, '--workdir', '/work']);
+        const r = await run(['sh', '-c', 'echo x > out.txt; stat -c %u /work'], ['--bind', `${work.path}:/work:rw`, '--workdir', '/work']);
         assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout.trim(), '1000', 'inside, the workspace belongs to the sandbox user');
         const out = join(work.path, 'out.txt');
         assert.equal(readFileSync(out, 'utf8'), 'x\n');
-        const owner = statSync(out).uid;
-        if (mode.user) assert.equal(owner, userIds(mode.user).uid, 'rootless: the invoking user owns the output');
-        else assert.equal(owner, Number(r.stdout.trim().split('\n').pop()!.trim().split(/\s+/)[1]), 'root: the run\'s host uid owns it');
+        assert.equal(statSync(out).uid, mode.user ? userIds(mode.user).uid : 0);
+      } finally {
+        work.cleanup();
+      }
+    });
+
+    test('setuid and setgid bits cannot be set, in a writable bind or anywhere', async () => {
+      const work = tempDirFor(mode.user);
+      try {
+        const r = await run(['sh', '-c', 'echo x > f; chmod u+s f; echo "suid=$?"; chmod g+s f; echo "sgid=$?"; mkdir -m 2755 d; echo "mkdir=$?"; ls -l f'], ['--bind', `${work.path}:/work:rw`, '--workdir', '/work']);
+        assert.match(r.stdout, /suid=1/);
+        assert.match(r.stdout, /sgid=1/);
+        assert.match(r.stdout, /mkdir=1/);
+        assert.match(r.stderr, /Operation not permitted/);
+        assert.equal(statSync(join(work.path, 'f')).mode & 0o6000, 0, 'no setid bit reached the host file');
       } finally {
         work.cleanup();
       }

@@ -50,6 +50,7 @@ export class RuleBuilder {
       conds: conds.map((c) => this.condition(name, c)),
       source: pointer,
       order: this.order++,
+      ...(fromGroup ? { fromGroup: true } : {}),
     });
     return true;
   }

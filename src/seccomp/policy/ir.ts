@@ -30,6 +30,8 @@ export interface Rule {
   readonly source: string;
   /** Position in the profile: among rules of equal restrictiveness the earlier one wins. */
   readonly order: number;
+  /** The name came from an @group (a broad allowance that explicit rules may carve exceptions from). */
+  readonly fromGroup?: boolean;
 }
 
 export interface FilterIR {

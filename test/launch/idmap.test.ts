@@ -1,0 +1,48 @@
+/**
+ * As root, writable binds are idmapped only when the run's seccomp filter refuses setuid/setgid bits
+ * (src/launch/setid-guard.ts): with a policy without a filter, the workload stays its slot uid on the
+ * host and a root-owned workspace is not writable for it. A caller cannot ask for idmapping itself.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { plan } from '../../src/api.js';
+import { filterRefusesSetidBits } from '../../src/launch/setid-guard.js';
+import { compileSeccomp, hostArch } from '../../src/seccomp/index.js';
+import { ROOT, sandboxExec, tempDirFor } from '../helpers/cli.js';
+
+const dir = tempDirFor(null, 'sbx-idmap-');
+after(() => dir.cleanup());
+const noFilter = join(dir.path, 'no-filter.json');
+writeFileSync(noFilter, JSON.stringify({ seccomp: null }));
+
+test('the built-in profiles refuse setid bits; an allow-all filter does not', () => {
+  for (const name of ['strict', 'default']) {
+    const p = compileSeccomp({ file: `seccomp/${name}.json` }, { arch: hostArch(), baseDir: join(ROOT, 'policies') });
+    assert.equal(filterRefusesSetidBits(p.program, hostArch()), true, name);
+  }
+  const open = compileSeccomp({ defaultAction: 'allow' }, { arch: hostArch() });
+  assert.equal(filterRefusesSetidBits(open.program, hostArch()), false);
+});
+
+test('as root with the default policy, a writable directory bind is idmapped', async () => {
+  assert.equal(process.geteuid!(), 0, 'this test runs as root (CI does)');
+  const p = await plan({ command: ['true'], bind: [`${dir.path}:/work:rw`, `${dir.path}:/ro`] });
+  const attrs = (t: string): string[] => {
+    const m = p.mounts.find((x) => x.target === t && x.op === 'bind');
+    return m && m.op === 'bind' ? m.attrs : [];
+  };
+  assert.deepEqual(attrs('/work'), ['nosuid', 'nodev', 'idmap']);
+  assert.ok(!attrs('/ro').includes('idmap'), 'read-only binds are never idmapped');
+});
+
+test('without a filter refusing setid bits there is no idmap, even when the caller asks for one', async () => {
+  const p = await plan({ command: ['true'], policy: noFilter, bind: [{ source: dir.path, target: '/work', mode: 'rw', idmap: true }] });
+  const bind = p.mounts.find((m) => m.target === '/work')!;
+  assert.ok('attrs' in bind && !bind.attrs.includes('idmap'), JSON.stringify(bind));
+  const r = await sandboxExec(['sh', '-c', 'echo x > /work/out.txt'], ['--policy', noFilter, '--bind', `${dir.path}:/work:rw`]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /Permission denied/);
+  assert.equal(existsSync(join(dir.path, 'out.txt')), false);
+});
