@@ -62,6 +62,9 @@ export function failureMessage(f: LaunchFailure, plan: LaunchPlan): string {
       if (f.errno === constants.errno.ELOOP || f.errno === constants.errno.EXDEV) {
         return `${what}: the target path contains a symlink; mount targets are never followed through symlinks`;
       }
+      if (m?.op === 'bind' && m.attrs.includes('idmap') && (f.errno === constants.errno.EINVAL || f.errno === constants.errno.EOPNOTSUPP)) {
+        return `${what}: the filesystem of ${m.source} cannot be idmapped (${e}), which sharing a writable directory as root needs; use a directory on ext4/xfs/btrfs/tmpfs, or run rootless`;
+      }
       if (f.errno === constants.errno.EROFS || f.errno === constants.errno.EACCES) {
         return `${what}: cannot create the mount point (${e}); its parent is read-only or not writable — choose a target that exists or lies in a tmpfs`;
       }
