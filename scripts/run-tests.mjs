@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const targets = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['dist/test'];
-const child = spawn(process.execPath, ['--test', '--test-reporter=tap', ...targets], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+// One file at a time: the integration tests measure time and memory, SIGKILL supervisors and sweep
+// their leftovers, which other files running alongside would disturb.
+const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=tap', ...targets], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 let tail = '';
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);
