@@ -128,3 +128,23 @@ for (const mode of modes()) {
     });
   });
 }
+
+describe('a limit without a kernel mechanism (rootless, no cgroup)', () => {
+  const user = modes().find((m) => m.user !== null)!.user;
+
+  test('under strict it is an error before anything runs', async () => {
+    const marker = `sbx-unenforceable-${process.pid}`;
+    const r = await sandboxExec(['sh', '-c', `echo ${marker}`], ['--policy', 'strict', '--cpus', '1'], { user });
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /requires every declared limit to be enforced, but here: cpus \(1\): no cgroup cpu controller/);
+    assert.doesNotMatch(r.stdout, new RegExp(marker), 'nothing ran');
+  });
+
+  test('a policy that allows it runs, and the Result reports the limit as not enforced', async () => {
+    const r = await sandboxExec(['true'], ['--json', '--cpus', '1'], { user });
+    const result = JSON.parse(r.stdout) as Result;
+    assert.equal(result.status, 'OK', result.message);
+    assert.equal(result.limits['cpus']!.mechanism, 'none');
+    assert.match(result.limits['cpus']!.note ?? '', /not enforced/);
+  });
+});
