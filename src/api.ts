@@ -45,12 +45,16 @@ export async function run(opts: RunOptions): Promise<Result> {
     stdio = await openStdio(opts, prepared.limits.outputBytes, { stdout: process.stdout, stderr: process.stderr });
     await prepared.acquire();
     const io = stdio;
+    prepared.watchdogs.push(io.limiter);
     const outcome = await supervise({
       plan: prepared.plan,
       stdio: io.slots,
       onSpawn: () => io.attach(),
       ...(prepared.wallTimeMs !== undefined ? { wallTimeMs: prepared.wallTimeMs } : {}),
-      watchdogs: [...prepared.watchdogs, io.limiter],
+      // the same array: a run in a systemd scope adds its CPU watchdog once the scope exists
+      watchdogs: prepared.watchdogs,
+      wrapper: prepared.wrapper,
+      ...(prepared.beforePlan ? { beforePlan: prepared.beforePlan } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     await io.drained();

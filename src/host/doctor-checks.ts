@@ -88,9 +88,10 @@ async function checkCgroups(): Promise<Check> {
       ...(p.reason ? { fix: p.reason } : {}),
     };
   }
+  const scope = p.scope ? ', in a systemd scope of its own for each run (systemd-run --user --scope -p Delegate=yes)' : '';
   return {
     name: 'cgroups', status: p.reason ? 'warn' : 'ok',
-    detail: `mode ${p.mode}; driver ${p.driver}${where}${p.delegated ? ' (delegated)' : ''}; controllers: ${p.controllers.join(', ') || 'none'}`,
+    detail: `mode ${p.mode}; driver ${p.driver}${where}${p.delegated ? ' (delegated)' : ''}${scope}; controllers: ${p.controllers.join(', ') || 'none'}`,
     ...(p.reason ? { fix: p.reason } : {}),
   };
 }

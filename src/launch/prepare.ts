@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { SandboxError } from '../errors.js';
-import { probeCgroups, type CgroupStats, type RunCgroup } from '../host/cgroup/index.js';
+import { probeCgroups, scopeCommand, type CgroupStats, type RunCgroup } from '../host/cgroup/index.js';
 import { probeHostFacts } from '../host/facts.js';
 import { CpuTimeWatchdog } from '../limits/cpu-watchdog.js';
 import { chooseMechanisms, type Enforcement } from '../limits/mechanisms.js';
@@ -67,6 +67,10 @@ export interface PreparedRun {
   wallTimeMs?: number;
   watchdogs: Watchdog[];
   imageDigest: string | null;
+  /** run the launcher under this prefix (a systemd scope for a rootless run on a systemd v2 host) */
+  wrapper: string[] | null;
+  /** with a wrapper: makes the run's cgroups for the launcher's pid, returns the plan to send */
+  beforePlan?: (launcherPid: number) => Promise<LaunchPlan>;
   acquire(): Promise<void>;
   /** statistics of the finished run (read before release) */
   measure(): Promise<Measurements>;
@@ -159,7 +163,8 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   const { policy, seccompBaseDir } = loadPolicy(spec.policy ?? 'default', cwd);
   const limits = resolveLimits(policy, spec);
   policy.filesystem.tmp.size = limits.tmpfsBytes;
-  const enforcement = chooseMechanisms(limits, await probeCgroups());
+  const cgroupProbe = await probeCgroups();
+  const enforcement = chooseMechanisms(limits, cgroupProbe);
   if (enforcement.unenforceable.length > 0 && limits.onUnenforceable === 'error') {
     throw new SandboxError('LIMIT_UNENFORCEABLE',
       `policy ${policy.name} requires every declared limit to be enforced, but here: ${enforcement.unenforceable.join('; ')}. Drop the limit, fix the host (sandbox doctor), or use a policy with "onUnenforceable": "report"`,
@@ -205,6 +210,28 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   let cgroup: RunCgroup | null = null;
   let cpuWatchdog: CpuTimeWatchdog | null = null;
   const watchdogs: Watchdog[] = [];
+  const runId = `r${randomBytes(6).toString('hex')}`;
+
+  /** The run's cgroup exists: check what it enforces, let the launcher join it, arm the CPU clock. */
+  const joinCgroup = (cg: RunCgroup | null) => {
+    if (cg) {
+      checkEnforced(cg, enforcement, limits);
+      request = { ...request, cgroupProcs: [...cg.procsFiles] };
+    }
+    if (limits.cpuTimeMs !== undefined) {
+      const clock = enforcement.cpuClock === 'cgroup' && cg
+        ? { usedNs: () => cg.cpuUsageNs() }
+        : { usedNs: (initPid: number) => processTreeCpuNs(initPid) };
+      const parallelism = Math.min(limits.cpus ?? Infinity, availableParallelism());
+      // When the budget is gone, stop the whole group through the cgroup first: that is immediate,
+      // while the launcher's teardown takes a few context switches.
+      cpuWatchdog = new CpuTimeWatchdog(limits.cpuTimeMs * 1e6, clock, parallelism, () => { if (cg) stopCgroupNow(cg); });
+      watchdogs.push(cpuWatchdog);
+    }
+  };
+  // Rootless on a systemd v2 host without a delegated cgroup: the launcher starts in a scope of its own.
+  const wrapper = enforcement.cgroup && cgroupProbe.scope ? await scopeCommand() : null;
+  if (!enforcement.cgroup) joinCgroup(null);
 
   const prepared: PreparedRun = {
     policyName: policy.name,
@@ -215,30 +242,28 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
     ...(limits.wallTimeMs !== undefined ? { wallTimeMs: limits.wallTimeMs } : {}),
     watchdogs,
     imageDigest: image?.digest ?? null,
+    wrapper,
+    ...(wrapper ? {
+      async beforePlan(launcherPid: number) {
+        const { createScopedRunCgroup } = await import('../host/cgroup/index.js');
+        cgroup = await createScopedRunCgroup(runId, enforcement.cgroup!, launcherPid);
+        joinCgroup(cgroup);
+        plan = buildPlan(request);
+        return plan;
+      },
+    } : {}),
     async acquire() {
       if (uidRange) {
         const { LOCK_DIR } = await import('../host/uid-slots.js');
         mkdirSync(LOCK_DIR, { recursive: true, mode: 0o700 });
       }
-      if (enforcement.cgroup) {
+      if (enforcement.cgroup && !cgroupProbe.scope) {
         await sweepStaleOnce();
         const { createRunCgroup } = await import('../host/cgroup/index.js');
-        cgroup = await createRunCgroup(`r${randomBytes(6).toString('hex')}`, enforcement.cgroup);
-        checkEnforced(cgroup, enforcement, limits);
-        request = { ...request, cgroupProcs: [...cgroup.procsFiles] };
+        cgroup = await createRunCgroup(runId, enforcement.cgroup);
+        joinCgroup(cgroup);
       }
       plan = buildPlan(request);
-      if (limits.cpuTimeMs !== undefined) {
-        const cg = cgroup;
-        const clock = enforcement.cpuClock === 'cgroup' && cg
-          ? { usedNs: () => cg.cpuUsageNs() }
-          : { usedNs: (initPid: number) => processTreeCpuNs(initPid) };
-        const parallelism = Math.min(limits.cpus ?? Infinity, availableParallelism());
-        // When the budget is gone, stop the whole group through the cgroup first: that is immediate,
-        // while the launcher's teardown takes a few context switches.
-        cpuWatchdog = new CpuTimeWatchdog(limits.cpuTimeMs * 1e6, clock, parallelism, () => { if (cg) stopCgroupNow(cg); });
-        watchdogs.push(cpuWatchdog);
-      }
     },
     async measure() {
       return {

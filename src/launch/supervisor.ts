@@ -28,6 +28,11 @@ export type StdioSlot = 'inherit' | 'ignore' | 'pipe' | number;
 
 export interface SuperviseRequest {
   plan: LaunchPlan;
+  /** a command prefix the launcher runs under (e.g. systemd-run … --scope --), which must exec it in place */
+  wrapper?: string[] | null;
+  /** called with the launcher's pid before the plan is sent; returns the plan to send (e.g. with cgroups
+   * made for the launcher's new scope) */
+  beforePlan?: (pid: number) => Promise<LaunchPlan>;
   stdio: [StdioSlot, StdioSlot, StdioSlot];
   /** called right after spawn, to connect stdio streams */
   onSpawn?: (child: ChildProcess) => void;
@@ -89,10 +94,17 @@ export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
     let reportsDone = false;
     let pending = Buffer.alloc(0);
 
-    // An empty environment for the launcher: the workload's env comes from the plan only.
-    const child = spawn(launcher, ['--parent-pid', String(process.pid)], {
+    // An empty environment for the launcher: the workload's env comes from the plan only. A wrapper
+    // (systemd-run) gets what it needs to reach the user's service manager, and nothing else.
+    const launcherArgs = [launcher, '--parent-pid', String(process.pid)];
+    const [cmd, ...args] = req.wrapper ? [...req.wrapper, ...launcherArgs] : launcherArgs;
+    const env: NodeJS.ProcessEnv = {};
+    if (req.wrapper) {
+      for (const k of ['XDG_RUNTIME_DIR', 'DBUS_SESSION_BUS_ADDRESS']) if (process.env[k]) env[k] = process.env[k];
+    }
+    const child = spawn(cmd!, args, {
       stdio: [...req.stdio, 'pipe', 'pipe'],
-      env: {},
+      env,
     });
 
     const kill = (reason: KillReason) => {
@@ -171,6 +183,17 @@ export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
     req.onSpawn?.(child);
     const planPipe = child.stdio[3] as Writable;
     planPipe.on('error', () => { /* the launcher died early; its exit and reports tell why */ });
-    planPipe.end(encodePlan(req.plan));
+    if (!req.beforePlan || child.pid === undefined) {
+      planPipe.end(encodePlan(req.plan));
+    } else {
+      // The launcher waits for its plan on fd 3; nothing has run yet if this fails.
+      req.beforePlan(child.pid).then(
+        (plan) => planPipe.end(encodePlan(plan)),
+        (e: unknown) => {
+          child.kill('SIGKILL');
+          child.once('exit', () => reject(e));
+        },
+      );
+    }
   });
 }

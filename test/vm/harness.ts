@@ -51,6 +51,12 @@ export interface VmJob {
   command: string;
   /** Default root. A user job runs inside a fresh cgroup delegated to that user. */
   user?: VmUser;
+  /**
+   * With `user`: lay the cgroups out as systemd does for a login session instead — a user-owned tree
+   * (like user@UID.service, Delegate=yes) whose child `session.scope`, where the job runs, stays root's.
+   * The job's own cgroup is then not delegated.
+   */
+  systemdSession?: boolean;
   env?: Record<string, string>;
 }
 
@@ -133,6 +139,16 @@ function guestScript(jobs: VmJob[], cwd: string): string {
     lines.push(`cd ${shq(cwd)}`);
     if (!job.user) {
       lines.push(`HOME=/root sh $X/job-${i}.sh > $X/job-${i}.out 2>&1 < /dev/null; echo $? > $X/job-${i}.rc`);
+    } else if (job.systemdSession) {
+      const u = job.user;
+      const t = `/sys/fs/cgroup/sbxvm-user-${i}`;
+      // The user's tree is theirs (Delegate=yes); the session scope inside it is not.
+      lines.push(
+        `mkdir ${t} && echo "+memory +pids +cpu" > ${t}/cgroup.subtree_control && mkdir ${t}/session.scope`,
+        `chown ${u.uid}:${u.gid} ${t} ${t}/cgroup.procs ${t}/cgroup.subtree_control ${t}/cgroup.threads`,
+        `sh -c 'echo $$ > ${t}/session.scope/cgroup.procs && exec setpriv --reuid=${u.uid} --regid=${u.gid} --init-groups ` +
+          `env HOME=/home/${u.name} USER=${u.name} LOGNAME=${u.name} sh $0' $X/job-${i}.sh > $X/job-${i}.out 2>&1 < /dev/null; echo $? > $X/job-${i}.rc`,
+      );
     } else {
       const u = job.user;
       const d = `/sys/fs/cgroup/sbxvm-deleg-${i}`;

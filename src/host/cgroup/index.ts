@@ -15,6 +15,52 @@ import { validateLimits } from './limits.js';
 import { validateRunId } from './naming.js';
 import { createV1 } from './v1.js';
 import { createV2 } from './v2.js';
+import { dirForCgroupPath, parseProcCgroup } from './mounts.js';
+import { PARENT_NAME } from './naming.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The command prefix that starts the launcher in its own delegated scope, or null when not needed. */
+export async function scopeCommand(): Promise<string[] | null> {
+  const host = await hostCgroups();
+  if (!host.v2Scope) return null;
+  // --scope: systemd-run registers a transient scope for its own pid and then execs the command in
+  // place (same pid, fds and environment); Delegate=yes hands the scope's cgroup to the user.
+  return [host.v2Scope.systemdRun, '--user', '--scope', '--quiet', '--collect', '-p', 'Delegate=yes', '--'];
+}
+
+const SCOPE_WAIT_MS = 5000;
+
+/**
+ * The run's groups inside the scope systemd made for the launcher `pid` (started by scopeCommand()):
+ * wait until the launcher is in a *.scope cgroup, then lay the run out there exactly as in any
+ * delegated subtree (v2.ts: the launcher is evacuated into sandbox-supervisor, controllers are
+ * enabled, one leaf per run; the launcher joins the leaf before it clones).
+ */
+export async function createScopedRunCgroup(runId: string, limits: CgroupLimits, pid: number): Promise<RunCgroup> {
+  validateRunId(runId);
+  validateLimits(limits);
+  const host = await hostCgroups();
+  const scope = host.v2Scope;
+  if (!scope) throw new SandboxError('CGROUP', 'internal: no systemd scope mode on this host');
+  const deadline = Date.now() + SCOPE_WAIT_MS;
+  // The launcher starts in our own cgroup (often a session's *.scope too); the new scope is the change.
+  const ours = parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8')).v2Path;
+  let base: string | null = null;
+  while (!base) {
+    let path: string | null = null;
+    try {
+      path = parseProcCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).v2Path;
+    } catch (e) {
+      throw new SandboxError('CGROUP', `the launcher (pid ${pid}) ended before systemd put it in a scope: ${(e as Error).message}`);
+    }
+    if (path !== null && path !== ours && path.endsWith('.scope')) base = dirForCgroupPath(scope.mount, path);
+    else if (Date.now() > deadline) {
+      throw new SandboxError('CGROUP', `systemd did not put the launcher in a scope within ${SCOPE_WAIT_MS} ms (its cgroup: ${path}); check \`systemctl --user status\``);
+    } else await new Promise((r) => setTimeout(r, 2));
+  }
+  return createV2({ base, parent: join(base, PARENT_NAME), realRoot: false, available: [...scope.available] }, runId, limits);
+}
 
 export type { CgroupMode, CgroupLimits, CgroupProbe, CgroupStats, RunCgroup, CgroupDriverName } from './types.js';
 export { probeCgroups } from './probe.js';
@@ -29,6 +75,9 @@ export async function createRunCgroup(runId: string, limits: CgroupLimits): Prom
   validateRunId(runId);
   validateLimits(limits);
   const host = await hostCgroups();
+  if (host.v2Scope) {
+    throw new SandboxError('CGROUP', 'this host gives each run a systemd scope: use createScopedRunCgroup with the launcher started by scopeCommand()');
+  }
   if (host.v2) return createV2(host.v2, runId, limits);
   if (host.v1) return createV1(host.v1, runId, limits);
   throw new SandboxError('CGROUP', `no usable cgroup driver: ${host.probe.reason ?? 'unknown reason'}`, {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CgroupMode, CgroupProbe } from './types.js';
-import { type CgroupLayout, dirForCgroupPath, readLayout } from './mounts.js';
+import { type CgroupLayout, type CgroupMount, dirForCgroupPath, readLayout } from './mounts.js';
 import { exists, writable } from './fs.js';
 import { PARENT_NAME, SUPERVISOR_LEAF } from './naming.js';
 
@@ -32,10 +32,24 @@ export interface V1Host {
   parents: Map<string, string>;
 }
 
+/**
+ * Rootless on a systemd host whose cgroup for this process is not delegated: each run's launcher is
+ * started under `systemd-run --user --scope -p Delegate=yes`, which puts it in a new scope owned by
+ * the user (the way rootless podman gets one), and the run's groups are made inside that scope.
+ */
+export interface V2Scope {
+  mount: CgroupMount;
+  /** wanted controllers the user's manager hands to its children (from our own cgroup's parent) */
+  available: string[];
+  /** the systemd-run executable */
+  systemdRun: string;
+}
+
 export interface HostCgroups {
   probe: CgroupProbe;
   v2: V2Host | null;
   v1: V1Host | null;
+  v2Scope: V2Scope | null;
 }
 
 function modeOf(layout: CgroupLayout): CgroupMode {
@@ -63,7 +77,15 @@ async function canManage(dir: string): Promise<boolean> {
   );
 }
 
-async function assessV2(layout: CgroupLayout, uid: number): Promise<{ host: V2Host | null; reason?: string }> {
+/** An executable on PATH, or null. */
+function onPath(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    if (dir && existsSync(join(dir, name))) return join(dir, name);
+  }
+  return null;
+}
+
+async function assessV2(layout: CgroupLayout, uid: number): Promise<{ host: V2Host | null; scope?: V2Scope; reason?: string }> {
   const m = layout.v2;
   if (!m) return { host: null, reason: 'no cgroup2 hierarchy is mounted' };
   // In a hybrid layout the controllers are bound to the v1 hierarchies and the unified one has none of ours.
@@ -89,6 +111,14 @@ async function assessV2(layout: CgroupLayout, uid: number): Promise<{ host: V2Ho
       const cand = basename(own) === SUPERVISOR_LEAF ? dirname(own) : own;
       if (await canManage(cand)) base = cand;
     }
+  }
+  const systemdRun = uid !== 0 && systemdUserAvailable(uid) ? onPath('systemd-run') : null;
+  if (!base && systemdRun) {
+    // Our cgroup is not ours to manage, but the user's systemd can give each run a delegated scope.
+    const own = layout.self.v2Path !== null ? dirForCgroupPath(m, layout.self.v2Path) : null;
+    const ctrlText = own ? await readFile(join(own, 'cgroup.controllers'), 'utf8').catch(() => '') : '';
+    const have = new Set(ctrlText.trim().split(/\s+/));
+    return { host: null, scope: { mount: m, available: V2_WANTED.filter((c) => have.has(c)), systemdRun } };
   }
   if (!base) {
     const own = layout.self.v2Path ?? '(unknown)';
@@ -160,12 +190,15 @@ async function probeHost(): Promise<HostCgroups> {
   // In a hybrid layout the unified hierarchy usually has no controllers (only hugetlb here), so v1 wins there.
   let driver: 'v2' | 'v1' | 'none';
   if (v2.host && v2.host.available.includes('memory')) driver = 'v2';
+  else if (v2.scope && v2.scope.available.includes('memory')) driver = 'v2';
   else if (v1.host) driver = 'v1';
-  else if (v2.host) driver = 'v2';
+  else if (v2.host || v2.scope) driver = 'v2';
   else driver = 'none';
 
   let probe: CgroupProbe;
-  if (driver === 'v2') {
+  if (driver === 'v2' && !v2.host && v2.scope) {
+    probe = { mode, driver, root: null, controllers: [...v2.scope.available], delegated: true, scope: true };
+  } else if (driver === 'v2') {
     const h = v2.host!;
     probe = { mode, driver, root: h.parent, controllers: [...h.available], delegated: uid !== 0, ...(v2.reason ? { reason: v2.reason } : {}) };
   } else if (driver === 'v1') {
@@ -190,7 +223,12 @@ async function probeHost(): Promise<HostCgroups> {
         '; limits fall back to rlimits',
     };
   }
-  return { probe, v2: driver === 'v2' ? v2.host : null, v1: driver === 'v1' ? v1.host : null };
+  return {
+    probe,
+    v2: driver === 'v2' ? v2.host : null,
+    v1: driver === 'v1' ? v1.host : null,
+    v2Scope: driver === 'v2' && !v2.host ? v2.scope ?? null : null,
+  };
 }
 
 let cached: Promise<HostCgroups> | null = null;

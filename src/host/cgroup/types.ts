@@ -29,6 +29,8 @@ export interface CgroupProbe {
   delegated: boolean;
   /** Why no driver (or not every controller) is usable, and the command that fixes it. */
   reason?: string;
+  /** Each run gets its own delegated scope from systemd --user (createScopedRunCgroup). */
+  scope?: boolean;
 }
 
 export interface CgroupStats {

@@ -180,16 +180,12 @@ class V1RunCgroup implements RunCgroup {
   }
 
   /**
-   * Kill every task and wait until the group is empty.
-   *
-   * Fast path: SIGKILL every listed task once. A task that has been sent SIGKILL never returns to user space, so
-   * it cannot fork again; the only tasks that can escape this round are children forked between our read of
-   * cgroup.procs and the kill of their parent. If such a task shows up (a pid we did not kill), escalate.
-   *
-   * Escalation: freeze, SIGKILL every task, thaw. Frozen, the group cannot fork, so the list read is complete;
-   * the SIGKILLs stay pending until the thaw, after which each task dies before it runs another user instruction.
-   * (Freezing first on every run would be simpler, but a freeze/thaw cycle costs ~10 ms here.) Without a freezer
-   * hierarchy we keep killing new pids until the group is empty; pids.max bounds that race.
+   * Kill every task and wait until the group is empty: freeze, SIGKILL every task, thaw. Frozen, the group
+   * cannot fork, so the list read is complete; the SIGKILLs stay pending until the thaw, after which each task
+   * dies before it runs another user instruction. An empty group (the usual case at the end of a run, when the
+   * sandbox's init has taken everything down) costs nothing. Without a freezer hierarchy we keep killing new
+   * pids until the group is empty; pids.max bounds that race. (When a CPU budget runs out, the supervisor
+   * signals the tasks directly first, src/limits/stop-now.ts, and then comes here.)
    */
   async killAll(): Promise<void> {
     if (!(await Promise.all(this.paths.map((d) => exists(d)))).some(Boolean)) return; // removed already
@@ -201,25 +197,22 @@ class V1RunCgroup implements RunCgroup {
       fresh.forEach((p) => killed.add(p));
       return fresh.length > 0;
     };
-    killNew(await this.allPids());
-    let raced = false;
-    const quick = await waitFor(async () => {
-      const left = await this.allPids();
-      if (killNew(left)) raced = true;
-      return left.length === 0 || raced;
-    }, 200);
+    if ((await this.allPids()).length === 0) return;
     const state = this.leaves.get('freezer') ? join(this.leaves.get('freezer')!, 'freezer.state') : null;
-    if (!(quick && !raced) && state) {
+    if (state) {
+      // Freeze first: a frozen group cannot fork, so the list of tasks read next is complete; the
+      // SIGKILLs stay pending until the thaw, after which each task dies before running again.
       await writeCg(state, 'FROZEN');
       // FREEZING can persist while a task sits in uninterruptible sleep; after 2 s go on: SIGKILL still reaches
       // the tasks that are not frozen, and the loop below catches stragglers.
       await waitFor(async () => (await readCg(state)).trim() === 'FROZEN', 2000);
       try {
-        killed.clear(); // re-signal everyone: cheap, and robust against pid reuse in the meantime
         killNew(await this.allPids());
       } finally {
         await writeCg(state, 'THAWED');
       }
+    } else {
+      killNew(await this.allPids());
     }
     const empty = await waitFor(async () => {
       const left = await this.allPids();
