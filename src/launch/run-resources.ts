@@ -1,0 +1,128 @@
+/**
+ * What a run holds on the host and must give back: its cgroup (made in acquire(), or — rootless in a
+ * systemd scope — once the launcher's scope exists) and the watchdogs that read it. release() removes
+ * everything, also after a failure; a supervisor killed with SIGKILL leaves a cgroup that the next run
+ * (sweepStaleOnce) or `sandbox doctor --clean` removes.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { SandboxError } from '../errors.js';
+import type { CgroupProbe, CgroupStats, RunCgroup } from '../host/cgroup/index.js';
+import { CpuTimeWatchdog } from '../limits/cpu-watchdog.js';
+import type { Enforcement } from '../limits/mechanisms.js';
+import { processTreeCpuNs } from '../limits/proc-cpu.js';
+import type { LimitSpec } from '../limits/spec.js';
+import { stopCgroupNow } from '../limits/stop-now.js';
+import type { Watchdog } from './supervisor.js';
+
+export interface Measurements {
+  cgroup: CgroupStats | null;
+  cgroupDriver: 'v2' | 'v1' | null;
+  /** every leaf directory of the run's cgroup (removed by release()) */
+  cgroupPaths: string[];
+  /** the CPU-time watchdog's last reading (ns) when it used /proc (no cgroup), for killed runs */
+  procCpuNs: number | null;
+}
+
+let staleSwept = false;
+
+/** After a SIGKILLed supervisor, the next run removes what it left (once per process). */
+async function sweepStaleOnce(): Promise<void> {
+  if (staleSwept) return;
+  staleSwept = true;
+  const { cleanStaleCgroups } = await import('../host/cgroup/index.js');
+  await cleanStaleCgroups().catch(() => { /* reported by `sandbox doctor --clean`; never blocks a run */ });
+}
+
+/** A cgroup that cannot enforce a requested limit: an error under "onUnenforceable": "error", else reported as not enforced. */
+function checkEnforced(cg: RunCgroup, e: Enforcement, limits: LimitSpec): void {
+  const missing: string[] = [];
+  if (e.cgroup?.memoryBytes !== undefined && !cg.enforced.memory) missing.push('memory');
+  if (e.cgroup?.pids !== undefined && !cg.enforced.pids) missing.push('pids');
+  if (e.cgroup?.cpuCores !== undefined && !cg.enforced.cpuCores) missing.push('cpus');
+  if (missing.length === 0) return;
+  const why = cg.notes.join('; ');
+  if (limits.onUnenforceable === 'error') {
+    throw new SandboxError('LIMIT_UNENFORCEABLE', `the run's cgroup cannot enforce ${missing.join(', ')}${why ? ` (${why})` : ''}`);
+  }
+  for (const m of missing) {
+    const r = e.report[m];
+    if (r) e.report[m] = { ...r, mechanism: 'none', note: `not enforced: the cgroup cannot${why ? ` (${why})` : ''}` };
+  }
+}
+
+export class RunResources {
+  readonly watchdogs: Watchdog[] = [];
+  private cgroup: RunCgroup | null = null;
+  private cpuWatchdog: CpuTimeWatchdog | null = null;
+  private readonly runId = `r${randomBytes(6).toString('hex')}`;
+
+  constructor(
+    private readonly limits: LimitSpec,
+    private readonly enforcement: Enforcement,
+    private readonly probe: CgroupProbe,
+    /** as root: the directory of the launcher's uid-slot locks */
+    private readonly lockDir: string | null,
+  ) {
+    // Without a cgroup the CPU clock is /proc, ready now; with one it starts when the group exists.
+    if (!enforcement.cgroup) this.arm(null);
+  }
+
+  /** A systemd scope per run (rootless on a systemd v2 host): the cgroup comes with the launcher. */
+  get inScope(): boolean {
+    return this.enforcement.cgroup !== null && this.probe.scope === true;
+  }
+
+  /** Before the launcher starts: the lock directory, and the cgroup unless it comes with a scope. Returns the files the launcher joins. */
+  async acquire(): Promise<string[]> {
+    if (this.lockDir) mkdirSync(this.lockDir, { recursive: true, mode: 0o700 });
+    if (!this.enforcement.cgroup || this.inScope) return [];
+    await sweepStaleOnce();
+    const { createRunCgroup } = await import('../host/cgroup/index.js');
+    return this.attach(await createRunCgroup(this.runId, this.enforcement.cgroup));
+  }
+
+  /** In a scope: the run's groups inside the launcher's new scope. Returns the files the launcher joins. */
+  async acquireInScope(launcherPid: number): Promise<string[]> {
+    const { createScopedRunCgroup } = await import('../host/cgroup/index.js');
+    return this.attach(await createScopedRunCgroup(this.runId, this.enforcement.cgroup!, launcherPid));
+  }
+
+  private attach(cg: RunCgroup): string[] {
+    this.cgroup = cg;
+    checkEnforced(cg, this.enforcement, this.limits);
+    this.arm(cg);
+    return [...cg.procsFiles];
+  }
+
+  /** The CPU-time watchdog on the run's clock: its cgroup, or the /proc sum of its process tree. */
+  private arm(cg: RunCgroup | null): void {
+    if (this.limits.cpuTimeMs === undefined) return;
+    const clock = this.enforcement.cpuClock === 'cgroup' && cg
+      ? { usedNs: () => cg.cpuUsageNs() }
+      : { usedNs: (initPid: number) => processTreeCpuNs(initPid) };
+    const parallelism = Math.min(this.limits.cpus ?? Infinity, availableParallelism());
+    // When the budget is gone, stop the whole group through the cgroup first: that is immediate,
+    // while the launcher's teardown takes a few context switches.
+    this.cpuWatchdog = new CpuTimeWatchdog(this.limits.cpuTimeMs * 1e6, clock, parallelism, () => { if (cg) stopCgroupNow(cg); });
+    this.watchdogs.push(this.cpuWatchdog);
+  }
+
+  /** Statistics of the finished run (read before release). */
+  async measure(): Promise<Measurements> {
+    const cg = this.cgroup;
+    return {
+      cgroup: cg ? await cg.stats() : null,
+      cgroupDriver: cg?.driver ?? null,
+      cgroupPaths: cg ? [...cg.paths] : [],
+      procCpuNs: this.enforcement.cpuClock === 'proc' ? (this.cpuWatchdog?.lastUsedNs ?? null) : null,
+    };
+  }
+
+  async release(): Promise<void> {
+    const cg = this.cgroup;
+    this.cgroup = null;
+    await cg?.remove();
+  }
+}
