@@ -20,15 +20,23 @@ function cacheDir(euid: number): string {
   return join(base, 'sandbox', 'seccomp');
 }
 
+/** Checked once per process and directory: it is the same directory for every run. */
+const trusted = new Map<string, string | null>();
+
 function trustedCacheDir(euid: number): string | null {
   const dir = cacheDir(euid);
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const st = statSync(dir);
-    return st.uid === euid && (st.mode & 0o022) === 0 ? dir : null;
-  } catch {
-    return null; // e.g. a read-only home: compile without the cache
+  if (!trusted.has(dir)) {
+    let ok: string | null = null;
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const st = statSync(dir);
+      ok = st.uid === euid && (st.mode & 0o022) === 0 ? dir : null;
+    } catch {
+      ok = null; // e.g. a read-only home: compile without the cache
+    }
+    trusted.set(dir, ok);
   }
+  return trusted.get(dir)!;
 }
 
 export function compileForRun(section: Record<string, unknown>, baseDir: string, kernel: string, euid: number): SeccompProgram {

@@ -17,7 +17,17 @@ const MODE_CALLS: [string, number, Record<number, bigint>][] = [
   ['mkdir', 1, {}], ['mkdirat', 2, {}], ['mknod', 1, {}], ['mknodat', 2, {}],
 ];
 
+/** Answers by program: a process runs the same few programs many times (one check, not one per run). */
+const answers = new Map<string, boolean>();
+
 export function filterRefusesSetidBits(program: Buffer, arch: TargetArch): boolean {
+  const key = `${arch}:${program.toString('base64')}`;
+  let answer = answers.get(key);
+  if (answer === undefined) answers.set(key, (answer = check(program, arch)));
+  return answer;
+}
+
+function check(program: Buffer, arch: TargetArch): boolean {
   const insns = decodeProgram(program);
   const auditArch = archInfo(arch).auditArch;
   const allowed = (nr: number, args: bigint[]) => decodeAction(runFilter(insns, { arch: auditArch, nr, args })).kind === 'allow';

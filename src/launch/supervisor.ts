@@ -19,7 +19,7 @@ export type KillReason = 'wall-time' | 'cpu-time' | 'output' | 'aborted';
 /** Something that watches a running sandbox (CPU time, output bytes) and may ask to kill it. */
 export interface Watchdog {
   /** called when the workload has been forked; setupCpuNs: CPU the launcher spent on setup */
-  start(ctx: { initPid: number; kill(reason: KillReason): void; startedAt: bigint; setupCpuNs: number }): void;
+  start(ctx: { initPid: number; kill(reason: KillReason): void; setupCpuNs: number }): void;
   stop(): void;
 }
 
@@ -64,14 +64,17 @@ const TEARDOWN_GRACE_MS = 2000;
 /** Setup (namespaces, mounts) that takes longer than this is stuck (e.g. on a hung network mount). */
 const SETUP_TIMEOUT_MS = 30_000;
 
+let launcher: string | null = null;
+
 export function launcherPath(): string {
+  if (launcher) return launcher;
   const path = resolve(packageRoot(), 'native/build/sandbox-launcher');
   try {
     accessSync(path, fsConstants.X_OK);
   } catch {
     throw new SandboxError('LAUNCHER_MISSING', `the native launcher is not built (${path}); run \`npm run build:native\` (needs a C compiler: apt-get install gcc make)`);
   }
-  return path;
+  return (launcher = path);
 }
 
 function waitStatusToExit(status: number): { code: number | null; signal: number | null } {
@@ -133,7 +136,7 @@ export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
       if (setupGuard) clearTimeout(setupGuard);
       startedAt = process.hrtime.bigint();
       if (req.wallTimeMs !== undefined) timers.push(setTimeout(() => kill('wall-time'), req.wallTimeMs));
-      for (const w of req.watchdogs ?? []) w.start({ initPid, kill, startedAt, setupCpuNs: outcome.setupCpuUs * 1000 });
+      for (const w of req.watchdogs ?? []) w.start({ initPid, kill, setupCpuNs: outcome.setupCpuUs * 1000 });
     };
 
     const onAbort = () => kill('aborted');

@@ -12,11 +12,15 @@ import { validatePolicyDocument } from './validate.js';
 
 const MAX_DEPTH = 8;
 
+let builtins: string[] | null = null;
+
+/** The policies shipped in the package (read once: they do not change while we run). */
 export function builtinPolicyNames(): string[] {
-  return readdirSync(policiesDir())
+  builtins ??= readdirSync(policiesDir())
     .filter((f) => f.endsWith('.json') && f !== 'schema.json')
     .map((f) => f.slice(0, -'.json'.length))
     .sort();
+  return [...builtins];
 }
 
 function looksLikePath(ref: string): boolean {

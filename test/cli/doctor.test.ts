@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { cli, commandFor, modes, processesMatching, sleep } from '../helpers/cli.js';
+import { cli, commandFor, modes, processesMatching, sleep, markerAssignment } from '../helpers/cli.js';
 
 interface Report { euid: number; checks: { name: string; status: string; detail: string; fix?: string }[]; cleaned?: string[] }
 
@@ -42,8 +42,7 @@ for (const mode of modes()) {
 
 /** Start a root run with a cgroup, SIGKILL its supervisor (the CLI); returns the leftover leaf. */
 async function killedRun(marker: string): Promise<string> {
-  const half = Math.floor(marker.length / 2);
-  const [cmd, argv] = commandFor(['exec', '--memory', '64M', '--', 'sh', '-c', `M=${marker.slice(0, half)}""${marker.slice(half)}; sh -c 'sleep 1000; :' "$M"`], null);
+  const [cmd, argv] = commandFor(['exec', '--memory', '64M', '--', 'sh', '-c', `${markerAssignment(marker)}; sh -c 'sleep 1000; :' "$M"`], null);
   const child = spawn(cmd, argv, { stdio: 'ignore' });
   const closed = new Promise((r) => child.on('close', r));
   for (let i = 0; i < 200 && processesMatching(marker).length === 0; i++) await sleep(50);

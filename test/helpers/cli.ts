@@ -115,3 +115,12 @@ export function mountTable(): string {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * `M=<marker>` for a sandboxed shell script, written so that the marker itself never appears on any
+ * command line but those of the processes that use "$M": `ps` then finds only those.
+ */
+export function markerAssignment(marker: string): string {
+  const half = Math.floor(marker.length / 2);
+  return `M=${marker.slice(0, half)}""${marker.slice(half)}`;
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { commandFor, modes, mountTable, processesMatching, sandboxExec, sleep } from '../helpers/cli.js';
+import { commandFor, modes, mountTable, processesMatching, sandboxExec, sleep, markerAssignment } from '../helpers/cli.js';
 
 function childPid(pid: number): number {
   const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
@@ -55,8 +55,7 @@ for (const mode of modes()) {
         // each is a shell whose $0 is "<marker>-daemon"/"<marker>-fg". The marker is assembled inside
         // the sandbox ($M), so only those two shells carry it on their command line.
         const daemon = `setsid sh -c 'trap "" TERM INT HUP; sleep 1000; :' "$M"-daemon &`;
-        const half = Math.floor(marker.length / 2);
-        const script = `M=${marker.slice(0, half)}""${marker.slice(half)}; trap "" TERM INT HUP; ${daemon} sh -c 'trap "" TERM INT HUP; sleep 1001; :' "$M"-fg`;
+          const script = `${markerAssignment(marker)}; trap "" TERM INT HUP; ${daemon} sh -c 'trap "" TERM INT HUP; sleep 1001; :' "$M"-fg`;
         const [cmd, argv] = commandFor(['exec', '--', 'sh', '-c', script], mode.user);
         const child = spawn(cmd, argv, { stdio: 'ignore' });
         const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Result } from '../../src/launch/result.js';
-import { modes, mountTable, processesMatching, processesOfUid, ROOT, sandboxExec, tempDirFor } from '../helpers/cli.js';
+import { modes, mountTable, processesMatching, processesOfUid, ROOT, sandboxExec, tempDirFor, markerAssignment } from '../helpers/cli.js';
 
 const programs = tempDirFor(null, 'sbx-limit-programs-');
 const BIND = ['--bind', `${programs.path}:/opt/t`];
@@ -112,9 +112,8 @@ for (const mode of modes()) {
     test('a daemonizing workload leaves no process, no cgroup and no mount', async () => {
       const mounts = mountTable();
       const marker = `sbx-daemon-${process.pid}-${mode.name}`;
-      const half = Math.floor(marker.length / 2);
       // setsid + double fork, ignoring SIGTERM; the marker is assembled inside so only the daemon carries it
-      const script = `M=${marker.slice(0, half)}""${marker.slice(half)}; (setsid sh -c 'trap "" TERM HUP INT; sleep 1000; :' "$M" &) ; sleep 0.2; echo started`;
+      const script = `${markerAssignment(marker)}; (setsid sh -c 'trap "" TERM HUP INT; sleep 1000; :' "$M" &) ; sleep 0.2; echo started`;
       const r = await exec(mode.user, ['--pids', '16', '--memory', '64M'], ['sh', '-c', script]);
       assert.equal(r.status, 'OK', r.message);
       assert.match(String(r.stdout), /started/);
