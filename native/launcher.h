@@ -152,6 +152,27 @@ struct report {
   uint32_t index;
 };
 
+/* Zygote mode (zygote.c): fd 0 is a SOCK_SEQPACKET socket of requests from the supervisor, fd 1 a pipe
+ * of events back to it. A ZY_RUN request carries ZYGOTE_RUN_FDS fds (SCM_RIGHTS), in this order: the
+ * plan (a memfd, read from offset 0 to EOF), the workload's stdin, stdout, stderr, and the report pipe;
+ * the zygote forks an A that gets them as fds 3, 0, 1, 2, 4. Records are fixed-size, both ways. */
+#define ZYGOTE_RUN_FDS 5
+enum zygote_op {
+  ZY_RUN = 1,    /* run_id: the supervisor's name for this run (unique among its live runs) */
+  ZY_SIGNAL = 2, /* run_id, value = signal number: sent to that run's A if it has not been reaped */
+};
+enum zygote_event_type {
+  ZE_FORKED = 1, /* value = pid of the run's A */
+  ZE_EXITED = 2, /* value = A's wait status */
+  ZE_REFUSED = 3,/* the request was malformed or the fork failed: value = errno; nothing runs */
+};
+struct zygote_record {
+  uint32_t type; /* zygote_op or zygote_event_type */
+  uint32_t run_id;
+  int32_t value;
+  uint32_t zero;
+};
+
 struct mount_entry {
   uint32_t op;
   uint32_t attrs;
@@ -214,6 +235,12 @@ _Noreturn void exec_workload(const struct plan *p);
 
 /* uid_slot.c: A, as root, before clone */
 void take_uid_slot(struct plan *p);
+
+/* main.c: A from reading the plan (fd 3) to its exit code */
+int run_outer(long parent_pid, int check_only);
+
+/* zygote.c: the long-lived process that forks an A per request */
+int run_zygote(long parent_pid);
 
 /* netns.c */
 void bring_up_loopback(void);

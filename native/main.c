@@ -1,9 +1,10 @@
 /*
  * sandbox-launcher entry point: A (outer) and B (init). See launcher.h for the three processes.
  *
- * Usage (by the supervisor only): sandbox-launcher [--parent-pid N] [--check-plan]
+ * Usage (by the supervisor only): sandbox-launcher [--parent-pid N] [--check-plan | --zygote]
  *   fd 3: the encoded plan (read to EOF)   fd 4: structured reports   fds 0-2: the workload's stdio
  * --check-plan decodes and validates the plan, reports, and exits (used by the decoder fuzz tests).
+ * --zygote stays running and forks one A per request instead (zygote.c), for a supervisor that runs many.
  *
  * Never install this setuid: it needs no privilege beyond the invoking user's. When the invoking user
  * is root, the workload still never runs as host root: the plan maps it to a dedicated host uid.
@@ -198,17 +199,9 @@ static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_t
   }
 }
 
-int main(int argc, char **argv) {
-  int check_only = 0;
-  long parent_pid = 0;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--check-plan") == 0) check_only = 1;
-    else if (strcmp(argv[i], "--parent-pid") == 0 && i + 1 < argc) parent_pid = strtol(argv[++i], NULL, 10);
-    else {
-      fprintf(stderr, "sandbox-launcher: internal program of `sandbox`; not meant to be run by hand\n");
-      return 125;
-    }
-  }
+/* A: the whole outer process, from reading the plan to init's exit status. parent_pid > 0: the process
+ * that must be our parent (the supervisor, or the zygote that forked us); if it is already gone we stop. */
+int run_outer(long parent_pid, int check_only) {
   /* The report fd must not reach the workload: close-on-exec (it keeps it until its execve). */
   if (fcntl(FD_REPORT, F_SETFD, FD_CLOEXEC) < 0) {
     fprintf(stderr, "sandbox-launcher: fd 4 (reports) is not open\n");
@@ -277,4 +270,20 @@ int main(int argc, char **argv) {
   plan_free(&plan);
   free(buf);
   return exit_code_of(status);
+}
+
+int main(int argc, char **argv) {
+  int check_only = 0, zygote = 0;
+  long parent_pid = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--check-plan") == 0) check_only = 1;
+    else if (strcmp(argv[i], "--zygote") == 0) zygote = 1;
+    else if (strcmp(argv[i], "--parent-pid") == 0 && i + 1 < argc) parent_pid = strtol(argv[++i], NULL, 10);
+    else {
+      fprintf(stderr, "sandbox-launcher: internal program of `sandbox`; not meant to be run by hand\n");
+      return 125;
+    }
+  }
+  if (zygote) return run_zygote(parent_pid);
+  return run_outer(parent_pid, check_only);
 }

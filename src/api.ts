@@ -26,6 +26,12 @@ export interface RunOptions extends RunSpec {
   stderr?: OutputOption;
   /** abort the run: the sandbox is killed and cleaned up; the Result says 'aborted' */
   signal?: AbortSignal;
+  /**
+   * How the launcher process starts. 'zygote' (default): forked by a small helper process that this
+   * process starts once and keeps (it exits with this process) — the fast path for a process that
+   * runs many sandboxes. 'spawn': spawned from Node for this run only, as the CLI does.
+   */
+  launcher?: 'zygote' | 'spawn';
 }
 
 /**
@@ -50,6 +56,7 @@ export async function run(opts: RunOptions): Promise<Result> {
       plan: prepared.plan,
       stdio: io.slots,
       onSpawn: () => io.attach(),
+      launcher: opts.launcher ?? 'zygote',
       ...(prepared.wallTimeMs !== undefined ? { wallTimeMs: prepared.wallTimeMs } : {}),
       // the same array: a run in a systemd scope adds its CPU watchdog once the scope exists
       watchdogs: prepared.watchdogs,

@@ -162,7 +162,8 @@ async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
     const io: Pick<RunOptions, 'stdin' | 'stdout' | 'stderr'> = argv.json
       ? { stdin: 'inherit', stdout: 'buffer', stderr: 'buffer' }
       : { stdin: 'inherit', stdout: 'inherit', stderr: 'inherit' };
-    const result = await run({ ...spec, ...io, signal: signals.signal });
+    // one run per process: spawning the launcher is cheaper than starting a zygote for it
+    const result = await run({ ...spec, ...io, signal: signals.signal, launcher: 'spawn' });
     writeReport(resultFd, `${resultJson(result)}\n`);
     writeReport(metaFd, metaFile(result));
     if (argv.json) process.stdout.write(`${resultJson(result)}\n`);

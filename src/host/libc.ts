@@ -18,3 +18,26 @@ export function pipe(): [number, number] {
 
 export const syscall3: (nr: number, a: number, b: number, c: number) => number =
   libc.func('long syscall(long nr, long a, long b, long c)');
+
+const socketpairRaw: (domain: number, type: number, protocol: number, fds: number[]) => number =
+  libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *fds)');
+const AF_UNIX = 1;
+const SOCK_SEQPACKET = 5;
+const SOCK_CLOEXEC = 0o2000000;
+
+/** A connected pair of unix SOCK_SEQPACKET sockets (message boundaries kept, fds can ride along), close-on-exec. */
+export function seqpacketPair(): [number, number] {
+  const fds = [-1, -1];
+  if (socketpairRaw(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) !== 0) throw new Error('socketpair failed');
+  return [fds[0]!, fds[1]!];
+}
+
+const memfdCreateRaw: (name: string, flags: number) => number = libc.func('int memfd_create(const char *name, unsigned int flags)');
+const MFD_CLOEXEC = 1;
+
+/** An anonymous in-memory file (close-on-exec), e.g. to hand bytes of any size to another process as an fd. */
+export function memfd(name: string): number {
+  const fd = memfdCreateRaw(name, MFD_CLOEXEC);
+  if (fd < 0) throw new Error('memfd_create failed');
+  return fd;
+}

@@ -4,7 +4,7 @@
  * and tears the sandbox down on request: SIGTERM to the launcher, which kills the sandbox's init —
  * the kernel then kills every process of the pid namespace — and exits only once init is reaped.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -12,6 +12,7 @@ import { SandboxError } from '../errors.js';
 import { packageRoot } from '../policy/paths.js';
 import type { LaunchFailure } from './launcher-errors.js';
 import type { LaunchPlan } from './types.js';
+import type { LauncherHandle, StdioFd } from './zygote.js';
 import { decodeReport, encodePlan, REPORT_SIZE } from './wire.js';
 
 export type KillReason = 'wall-time' | 'cpu-time' | 'output' | 'aborted';
@@ -24,7 +25,7 @@ export interface Watchdog {
 }
 
 /** How one of the workload's stdio fds is provided: the supervisor's own, none, a pipe, or an fd. */
-export type StdioSlot = 'inherit' | 'ignore' | 'pipe' | number;
+export type StdioSlot = StdioFd;
 
 export interface SuperviseRequest {
   plan: LaunchPlan;
@@ -34,8 +35,11 @@ export interface SuperviseRequest {
    * made for the launcher's new scope) */
   beforePlan?: (pid: number) => Promise<LaunchPlan>;
   stdio: [StdioSlot, StdioSlot, StdioSlot];
-  /** called right after spawn, to connect stdio streams */
-  onSpawn?: (child: ChildProcess) => void;
+  /** called once the launcher holds its stdio fds (our copies of pipe ends can be closed) */
+  onSpawn?: () => void;
+  /** 'zygote': fork it from this process's zygote (zygote.ts), for processes that run many sandboxes;
+   * 'spawn': spawn it from Node (a process that runs one, like the CLI; always with a wrapper) */
+  launcher?: 'zygote' | 'spawn';
   wallTimeMs?: number;
   watchdogs?: Watchdog[];
   signal?: AbortSignal;
@@ -83,8 +87,50 @@ function waitStatusToExit(status: number): { code: number | null; signal: number
   return { code: null, signal: sig };
 }
 
-export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
+/** Spawn the launcher (optionally under a wrapper) and send it the plan on fd 3. */
+function spawnLauncher(req: SuperviseRequest, launcher: string, onFailure: (e: unknown) => void): LauncherHandle {
+  // An empty environment for the launcher: the workload's env comes from the plan only. A wrapper
+  // (systemd-run) gets what it needs to reach the user's service manager, and nothing else.
+  const launcherArgs = [launcher, '--parent-pid', String(process.pid)];
+  const [cmd, ...args] = req.wrapper ? [...req.wrapper, ...launcherArgs] : launcherArgs;
+  const env: NodeJS.ProcessEnv = {};
+  if (req.wrapper) {
+    for (const k of ['XDG_RUNTIME_DIR', 'DBUS_SESSION_BUS_ADDRESS']) if (process.env[k]) env[k] = process.env[k];
+  }
+  const child = spawn(cmd!, args, { stdio: [...req.stdio, 'pipe', 'pipe'], env });
+  child.on('error', (e) => onFailure(new SandboxError('LAUNCH_FAILED', `cannot start the launcher ${launcher}: ${e.message}`)));
+  const planPipe = child.stdio[3] as Writable;
+  planPipe.on('error', () => { /* the launcher died early; its exit and reports tell why */ });
+  if (!req.beforePlan || child.pid === undefined) {
+    planPipe.end(encodePlan(req.plan));
+  } else {
+    // The launcher waits for its plan on fd 3; nothing has run yet if this fails.
+    req.beforePlan(child.pid).then(
+      (plan) => planPipe.end(encodePlan(plan)),
+      (e: unknown) => {
+        child.kill('SIGKILL');
+        child.once('exit', () => onFailure(e));
+      },
+    );
+  }
+  return {
+    pid: child.pid,
+    reports: child.stdio[4] as Readable,
+    kill: (signal) => { child.kill(signal); },
+    onExit: (cb) => { child.on('exit', cb); },
+  };
+}
+
+/** The zygote path for runs that need no wrapper (one fork of a small process instead of a spawn from Node). */
+async function zygoteLauncher(req: SuperviseRequest, launcher: string): Promise<LauncherHandle> {
+  const { launchThroughZygote } = await import('./zygote.js');
+  return launchThroughZygote(launcher, encodePlan(req.plan), req.stdio);
+}
+
+export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
   const launcher = launcherPath();
+  const viaZygote = req.launcher === 'zygote' && !req.wrapper && !req.beforePlan;
+  const zygoteHandle = viaZygote ? await zygoteLauncher(req, launcher) : null;
   return new Promise((resolvePromise, reject) => {
     const outcome: LaunchOutcome = {
       exit: null, rusage: null, setupCpuUs: 0, failure: null, killed: null, initPid: null, hostUid: null,
@@ -97,18 +143,14 @@ export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
     let reportsDone = false;
     let pending = Buffer.alloc(0);
 
-    // An empty environment for the launcher: the workload's env comes from the plan only. A wrapper
-    // (systemd-run) gets what it needs to reach the user's service manager, and nothing else.
-    const launcherArgs = [launcher, '--parent-pid', String(process.pid)];
-    const [cmd, ...args] = req.wrapper ? [...req.wrapper, ...launcherArgs] : launcherArgs;
-    const env: NodeJS.ProcessEnv = {};
-    if (req.wrapper) {
-      for (const k of ['XDG_RUNTIME_DIR', 'DBUS_SESSION_BUS_ADDRESS']) if (process.env[k]) env[k] = process.env[k];
-    }
-    const child = spawn(cmd!, args, {
-      stdio: [...req.stdio, 'pipe', 'pipe'],
-      env,
-    });
+    const fail = (e: unknown) => {
+      exited = true;
+      reportsDone = true;
+      for (const t of timers) clearTimeout(t);
+      req.signal?.removeEventListener('abort', onAbort);
+      reject(e);
+    };
+    const child = zygoteHandle ?? spawnLauncher(req, launcher, fail);
 
     const kill = (reason: KillReason) => {
       if (exited) return;
@@ -143,15 +185,7 @@ export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
     if (req.signal?.aborted) kill('aborted');
     req.signal?.addEventListener('abort', onAbort, { once: true });
 
-    child.on('error', (e) => {
-      exited = true;
-      reportsDone = true;
-      for (const t of timers) clearTimeout(t);
-      reject(new SandboxError('LAUNCH_FAILED', `cannot start the launcher ${launcher}: ${e.message}`));
-    });
-
-    const reports = child.stdio[4] as Readable;
-    reports.on('data', (chunk: Buffer) => {
+    child.reports.on('data', (chunk: Buffer) => {
       pending = Buffer.concat([pending, chunk]);
       while (pending.length >= REPORT_SIZE) {
         const r = decodeReport(pending.subarray(0, REPORT_SIZE));
@@ -175,28 +209,13 @@ export function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
         }
       }
     });
-    reports.on('close', () => { reportsDone = true; finish(); });
-    child.on('exit', (code, signal) => {
+    child.reports.on('close', () => { reportsDone = true; finish(); });
+    child.onExit((code, signal) => {
       exited = true;
       outcome.launcherExitCode = code;
       outcome.launcherSignal = signal;
       finish();
     });
-
-    req.onSpawn?.(child);
-    const planPipe = child.stdio[3] as Writable;
-    planPipe.on('error', () => { /* the launcher died early; its exit and reports tell why */ });
-    if (!req.beforePlan || child.pid === undefined) {
-      planPipe.end(encodePlan(req.plan));
-    } else {
-      // The launcher waits for its plan on fd 3; nothing has run yet if this fails.
-      req.beforePlan(child.pid).then(
-        (plan) => planPipe.end(encodePlan(plan)),
-        (e: unknown) => {
-          child.kill('SIGKILL');
-          child.once('exit', () => reject(e));
-        },
-      );
-    }
+    req.onSpawn?.();
   });
 }

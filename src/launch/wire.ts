@@ -172,3 +172,23 @@ export function decodeReport(b: Buffer): LauncherReport {
     default: return { type: 'error', step: STEP_NAMES.get(step) ?? 'NONE', errno: err, index };
   }
 }
+
+/* The zygote's records (launcher.h: struct zygote_record, both directions): u32 type, u32 run id, i32 value, u32 0. */
+export const ZYGOTE_RUN_FDS = 5;
+export const ZYGOTE_OP = { RUN: 1, SIGNAL: 2 } as const;
+export const ZYGOTE_EVENT = { FORKED: 1, EXITED: 2, REFUSED: 3 } as const;
+export const ZYGOTE_RECORD_SIZE = 16;
+
+export function encodeZygoteRequest(op: number, runId: number, value = 0): Buffer {
+  const b = Buffer.alloc(ZYGOTE_RECORD_SIZE);
+  b.writeUInt32LE(op, 0);
+  b.writeUInt32LE(runId >>> 0, 4);
+  b.writeInt32LE(value, 8);
+  return b;
+}
+
+export interface ZygoteEvent { type: number; runId: number; value: number }
+
+export function decodeZygoteEvent(b: Buffer): ZygoteEvent {
+  return { type: b.readUInt32LE(0), runId: b.readUInt32LE(4), value: b.readInt32LE(8) };
+}

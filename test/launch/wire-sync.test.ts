@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ATTR, DECODE_ERROR, OP, PLAN_MAGIC, REPORT, ROOT_KIND, STEP, TAG } from '../../src/launch/wire.js';
+import { ATTR, DECODE_ERROR, OP, PLAN_MAGIC, REPORT, ROOT_KIND, STEP, TAG, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RUN_FDS } from '../../src/launch/wire.js';
 import { ROOT } from '../helpers/cli.js';
 
 const header = readFileSync(join(ROOT, 'native/launcher.h'), 'utf8');
@@ -41,3 +41,8 @@ test('steps', () => assert.deepEqual(cEnum('STEP_'), { ...STEP }));
 test('decode errors', () => assert.deepEqual(cEnum('DEC_'), { ...DECODE_ERROR }));
 test('report types', () => assert.deepEqual(cEnum('REPORT_'), { ...REPORT }));
 test('magic', () => assert.match(header, new RegExp(`PLAN_MAGIC 0x${PLAN_MAGIC.toString(16)}u`)));
+test('zygote requests and events', () => {
+  assert.deepEqual(cEnum('ZY_'), { ...ZYGOTE_OP });
+  assert.deepEqual(cEnum('ZE_'), { ...ZYGOTE_EVENT });
+  assert.match(header, new RegExp(`#define ZYGOTE_RUN_FDS ${ZYGOTE_RUN_FDS}\\n`));
+});

@@ -1,0 +1,204 @@
+/**
+ * The library's way to start launchers: one zygote per Node process (native/zygote.c), started on the
+ * first run that uses it. Spawning the launcher from Node costs a fork of Node's whole address space
+ * (~8 ms here, more as the heap grows); the zygote is a small process that forks an A per run instead.
+ * Each run hands it, over a private SOCK_SEQPACKET socket with SCM_RIGHTS, the plan (in a memfd) and
+ * the launcher's fds: stdin, stdout, stderr and the write end of the report pipe. The zygote answers
+ * on its stdout with FORKED / EXITED records; the reports come on the run's own pipe, as with spawn.
+ *
+ * The zygote never keeps Node alive by itself: its handles are referenced only while runs are in
+ * flight. It dies with this process (PR_SET_PDEATHSIG), and every sandbox with it. If it dies on its
+ * own, the runs in flight end as launcher failures and the next run starts a new one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { constants } from 'node:os';
+import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import koffi from 'koffi';
+import { SandboxError } from '../errors.js';
+import { memfd, pipe, seqpacketPair } from '../host/libc.js';
+import { packageRoot } from '../policy/paths.js';
+import {
+  decodeZygoteEvent, encodeZygoteRequest, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RECORD_SIZE, type ZygoteEvent,
+} from './wire.js';
+
+/** A launcher (A) as the supervisor sees it, however it was started. */
+export interface LauncherHandle {
+  pid: number | undefined;
+  /** the read end of its report pipe (fd 4) */
+  reports: Readable;
+  kill(signal: 'SIGTERM' | 'SIGKILL'): void;
+  onExit(cb: (code: number | null, signal: NodeJS.Signals | null) => void): void;
+}
+
+/** The workload's stdio as fds: 'inherit' is ours, 'ignore' is /dev/null. */
+export type StdioFd = 'inherit' | 'ignore' | number;
+
+type SendFds = (sock: number, data: Buffer, len: number, fds: Int32Array, nFds: number) => number;
+
+let sendFds: SendFds | null = null;
+
+function loadSendFds(): SendFds {
+  if (sendFds) return sendFds;
+  const path = resolve(packageRoot(), 'native/build/libsandbox-fdpass.so');
+  try {
+    sendFds = koffi.load(path).func('int sandbox_send_fds(int sock, const uint8_t *data, size_t len, const int *fds, int n_fds)') as SendFds;
+  } catch (e) {
+    throw new SandboxError('LAUNCHER_MISSING', `cannot load ${path} (${(e as Error).message}); run \`npm run build:native\``);
+  }
+  return sendFds;
+}
+
+let devNull: number | null = null;
+
+function stdioFd(slot: StdioFd, own: number): number {
+  if (slot === 'inherit') return own;
+  if (slot === 'ignore') return (devNull ??= openSync('/dev/null', 'r+'));
+  return slot;
+}
+
+function waitStatusToExit(status: number): { code: number | null; signal: NodeJS.Signals | null } {
+  const sig = status & 0x7f;
+  if (sig === 0) return { code: (status >> 8) & 0xff, signal: null };
+  const name = Object.entries(constants.signals).find(([, n]) => n === sig)?.[0] as NodeJS.Signals | undefined;
+  return { code: null, signal: name ?? 'SIGKILL' };
+}
+
+interface Flight {
+  pid: number | undefined;
+  exit: ((code: number | null, signal: NodeJS.Signals | null) => void) | null;
+  /** an exit that came before anyone listened */
+  ended: { code: number | null; signal: NodeJS.Signals | null } | null;
+}
+
+class Zygote {
+  private readonly flights = new Map<number, Flight>();
+  private nextId = 1;
+  private pending: Buffer = Buffer.alloc(0);
+  private dead = false;
+  private readonly events: Socket;
+
+  constructor(child: ChildProcess, private readonly sock: number) {
+    this.events = child.stdout as Socket;
+    this.events.on('data', (chunk: Buffer) => this.onEvents(chunk));
+    child.on('exit', () => this.die());
+    child.on('error', () => this.die());
+    // Only runs in flight keep the event loop alive, never the zygote itself.
+    child.unref();
+    this.events.unref();
+  }
+
+  static start(launcher: string): Zygote {
+    const [ours, theirs] = seqpacketPair();
+    let child: ChildProcess;
+    try {
+      // The same clean start as a spawned launcher: no environment, and a cwd that pins nothing.
+      child = spawn(launcher, ['--zygote', '--parent-pid', String(process.pid)], { stdio: [theirs, 'pipe', 'ignore'], env: {}, cwd: '/' });
+    } catch (e) {
+      closeSync(ours);
+      throw e;
+    } finally {
+      closeSync(theirs);
+    }
+    return new Zygote(child, ours);
+  }
+
+  get alive(): boolean {
+    return !this.dead;
+  }
+
+  /** Start a launcher on `plan` with these fds; throws when the zygote cannot take the request. */
+  launch(plan: Buffer, stdio: [StdioFd, StdioFd, StdioFd]): LauncherHandle {
+    const id = this.nextId;
+    this.nextId = (this.nextId % 0xffffffff) + 1;
+    const planFd = memfd('sandbox-plan');
+    let reportRead = -1;
+    let reportWrite = -1;
+    try {
+      // pwrite at offset 0: the shared file offset stays 0, where the launcher starts reading.
+      writeSync(planFd, plan, 0, plan.length, 0);
+      [reportRead, reportWrite] = pipe();
+      const fds = Int32Array.from([planFd, stdioFd(stdio[0], 0), stdioFd(stdio[1], 1), stdioFd(stdio[2], 2), reportWrite]);
+      this.send(encodeZygoteRequest(ZYGOTE_OP.RUN, id), fds);
+    } catch (e) {
+      if (reportRead >= 0) closeSync(reportRead);
+      throw e;
+    } finally {
+      // The zygote holds its own copies now (or the request failed): ours must go, or EOF never comes.
+      closeSync(planFd);
+      if (reportWrite >= 0) closeSync(reportWrite);
+    }
+    const flight: Flight = { pid: undefined, exit: null, ended: null };
+    this.flights.set(id, flight);
+    this.events.ref();
+    return {
+      get pid() { return flight.pid; },
+      reports: new Socket({ fd: reportRead, readable: true, writable: false }),
+      kill: (signal) => {
+        // Through the zygote, which signals only a child it has not reaped: never a recycled pid.
+        if (this.flights.has(id)) this.trySend(encodeZygoteRequest(ZYGOTE_OP.SIGNAL, id, constants.signals[signal]));
+      },
+      onExit: (cb) => {
+        if (flight.ended) cb(flight.ended.code, flight.ended.signal);
+        else flight.exit = cb;
+      },
+    };
+  }
+
+  private send(record: Buffer, fds: Int32Array = new Int32Array(0)): void {
+    const rc = this.dead ? -32 : loadSendFds()(this.sock, record, record.length, fds, fds.length);
+    if (rc === 0) return;
+    if (rc === -32 || rc === -104 || rc === -111) this.die(); // EPIPE, ECONNRESET, ECONNREFUSED: it is gone
+    throw new SandboxError('LAUNCH_FAILED', `cannot hand the run to the launcher zygote (errno ${-rc})`);
+  }
+
+  private trySend(record: Buffer): void {
+    try {
+      this.send(record);
+    } catch { /* the zygote is gone: so is the run, and its exit is reported by die() */ }
+  }
+
+  private onEvents(chunk: Buffer): void {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    while (this.pending.length >= ZYGOTE_RECORD_SIZE) {
+      this.onEvent(decodeZygoteEvent(this.pending.subarray(0, ZYGOTE_RECORD_SIZE)));
+      this.pending = this.pending.subarray(ZYGOTE_RECORD_SIZE);
+    }
+  }
+
+  private onEvent(e: ZygoteEvent): void {
+    const flight = this.flights.get(e.runId);
+    if (!flight) return;
+    if (e.type === ZYGOTE_EVENT.FORKED) flight.pid = e.value;
+    else if (e.type === ZYGOTE_EVENT.EXITED) this.end(e.runId, flight, waitStatusToExit(e.value));
+    // REFUSED: nothing was started; the report pipe's write end is closed, so the run sees no
+    // reports and a launcher that "exited" with 125 without a word.
+    else if (e.type === ZYGOTE_EVENT.REFUSED) this.end(e.runId, flight, { code: 125, signal: null });
+  }
+
+  private end(id: number, flight: Flight, exit: { code: number | null; signal: NodeJS.Signals | null }): void {
+    this.flights.delete(id);
+    if (this.flights.size === 0) this.events.unref();
+    if (flight.exit) flight.exit(exit.code, exit.signal);
+    else flight.ended = exit;
+  }
+
+  /** The zygote is gone: every launcher it forked died with it (their death signal). */
+  private die(): void {
+    if (this.dead) return;
+    this.dead = true;
+    if (zygote === this) zygote = null;
+    closeSync(this.sock);
+    for (const [id, flight] of [...this.flights]) this.end(id, flight, { code: null, signal: 'SIGKILL' });
+  }
+}
+
+let zygote: Zygote | null = null;
+
+/** Start a launcher through this process's zygote (started now if there is none, or it died). */
+export function launchThroughZygote(launcher: string, plan: Buffer, stdio: [StdioFd, StdioFd, StdioFd]): LauncherHandle {
+  if (!zygote?.alive) zygote = Zygote.start(launcher);
+  return zygote.launch(plan, stdio);
+}
