@@ -240,7 +240,7 @@ void take_uid_slot(struct plan *p);
 int run_outer(long parent_pid, int check_only);
 
 /* zygote.c: the long-lived process that forks an A per request */
-int run_zygote(long parent_pid);
+int run_zygote(long parent_pid, char *argv_area, size_t argv_len);
 
 /* netns.c */
 void bring_up_loopback(void);

@@ -284,6 +284,10 @@ int main(int argc, char **argv) {
       return 125;
     }
   }
-  if (zygote) return run_zygote(parent_pid);
+  if (zygote) {
+    /* argv's strings are contiguous: the zygote retitles its forked runs in this area */
+    char *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+    return run_zygote(parent_pid, argv[0], (size_t)(end - argv[0]));
+  }
   return run_outer(parent_pid, check_only);
 }

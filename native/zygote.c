@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -39,6 +40,10 @@ struct run {
 
 static struct run *runs;
 static size_t n_runs, cap_runs;
+
+/* Our argv strings, rewritten in each forked A so that `ps` tells the zygote from its runs. */
+static char *title;
+static size_t title_len;
 
 static struct run *find_run(uint32_t id) {
   for (size_t i = 0; i < n_runs; i++)
@@ -113,6 +118,10 @@ static _Noreturn void become_outer(const int fds[ZYGOTE_RUN_FDS], pid_t zygote) 
     if (dup2(high[i], target[i]) < 0) _exit(125);
   /* The request socket and event pipe (0, 1) were replaced above; the rest goes here. */
   if (syscall(SYS_close_range, 5u, ~0u, 0u) < 0) _exit(125);
+  if (title_len > 0) {
+    memset(title, 0, title_len);
+    snprintf(title, title_len, "sandbox-launcher (run of zygote %d)", (int)zygote);
+  }
   _exit(run_outer(zygote, 0));
 }
 
@@ -160,7 +169,9 @@ static void reap(int sfd) {
   }
 }
 
-int run_zygote(long parent_pid) {
+int run_zygote(long parent_pid, char *argv_area, size_t argv_len) {
+  title = argv_area;
+  title_len = argv_len;
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) return 125;
   if (parent_pid > 0 && getppid() != (pid_t)parent_pid) return 125;
   sigset_t chld;
@@ -189,7 +200,8 @@ int run_zygote(long parent_pid) {
     }
     close_all(fds, n_fds);
     if (r == 1 && req.type == ZY_SIGNAL) signal_run(&req);
-    else if (r == 1 || r == -EPROTO) send_event(ZE_REFUSED, r == 1 ? req.run_id : 0, EPROTO);
+    else if (r == 1) send_event(ZE_REFUSED, req.run_id, EPROTO);
+    else if (r == -EPROTO) send_event(ZE_REFUSED, 0, EPROTO); /* not a record: its run id means nothing */
     else if (r != -EAGAIN) {
       /* end of stream (or a broken socket): the supervisor is done; tear down what still runs */
       accepting = 0;

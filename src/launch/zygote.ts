@@ -14,12 +14,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
-import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import koffi from 'koffi';
 import { SandboxError } from '../errors.js';
 import { memfd, pipe, seqpacketPair } from '../host/libc.js';
-import { packageRoot } from '../policy/paths.js';
+import { sendWithFds } from './fdpass.js';
 import {
   decodeZygoteEvent, encodeZygoteRequest, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RECORD_SIZE, type ZygoteEvent,
 } from './wire.js';
@@ -35,21 +33,6 @@ export interface LauncherHandle {
 
 /** The workload's stdio as fds: 'inherit' is ours, 'ignore' is /dev/null. */
 export type StdioFd = 'inherit' | 'ignore' | number;
-
-type SendFds = (sock: number, data: Buffer, len: number, fds: Int32Array, nFds: number) => number;
-
-let sendFds: SendFds | null = null;
-
-function loadSendFds(): SendFds {
-  if (sendFds) return sendFds;
-  const path = resolve(packageRoot(), 'native/build/libsandbox-fdpass.so');
-  try {
-    sendFds = koffi.load(path).func('int sandbox_send_fds(int sock, const uint8_t *data, size_t len, const int *fds, int n_fds)') as SendFds;
-  } catch (e) {
-    throw new SandboxError('LAUNCHER_MISSING', `cannot load ${path} (${(e as Error).message}); run \`npm run build:native\``);
-  }
-  return sendFds;
-}
 
 let devNull: number | null = null;
 
@@ -120,7 +103,7 @@ class Zygote {
       // pwrite at offset 0: the shared file offset stays 0, where the launcher starts reading.
       writeSync(planFd, plan, 0, plan.length, 0);
       [reportRead, reportWrite] = pipe();
-      const fds = Int32Array.from([planFd, stdioFd(stdio[0], 0), stdioFd(stdio[1], 1), stdioFd(stdio[2], 2), reportWrite]);
+      const fds = [planFd, stdioFd(stdio[0], 0), stdioFd(stdio[1], 1), stdioFd(stdio[2], 2), reportWrite];
       this.send(encodeZygoteRequest(ZYGOTE_OP.RUN, id), fds);
     } catch (e) {
       if (reportRead >= 0) closeSync(reportRead);
@@ -147,8 +130,8 @@ class Zygote {
     };
   }
 
-  private send(record: Buffer, fds: Int32Array = new Int32Array(0)): void {
-    const rc = this.dead ? -32 : loadSendFds()(this.sock, record, record.length, fds, fds.length);
+  private send(record: Buffer, fds: number[] = []): void {
+    const rc = this.dead ? -32 : sendWithFds(this.sock, record, fds);
     if (rc === 0) return;
     if (rc === -32 || rc === -104 || rc === -111) this.die(); // EPIPE, ECONNRESET, ECONNREFUSED: it is gone
     throw new SandboxError('LAUNCH_FAILED', `cannot hand the run to the launcher zygote (errno ${-rc})`);
