@@ -7,9 +7,10 @@
  * user running `sandbox` and be writable by nobody else (0700). If it is not, the program is compiled
  * afresh and the cache is not used.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { compileSeccomp, compileSeccompCached, hostArch, isSeccompError } from '../seccomp/index.js';
 import { SandboxError } from '../errors.js';
 import type { SeccompProgram } from './types.js';
@@ -39,13 +40,41 @@ function trustedCacheDir(euid: number): string | null {
   return trusted.get(dir)!;
 }
 
+/**
+ * Programs this process already has, by everything they are compiled from: the section, the context
+ * and — for a `{file}` section — that file's bytes (a digest of them: file times can miss an edit made
+ * within the same clock tick), so an edited profile is compiled again. A judge runs the same policy
+ * thousands of times; canonicalising and hashing its profile on every run cost more than the rest of
+ * the plan (bench/launch.ts). Bounded: cleared when it grows past 64.
+ */
+const programs = new Map<string, SeccompProgram>();
+
+function programKey(section: Record<string, unknown>, baseDir: string, kernel: string, euid: number): string {
+  let file = '';
+  if (typeof section['file'] === 'string') {
+    file = createHash('sha256').update(readFileSync(resolve(baseDir, section['file']))).digest('hex');
+  }
+  return JSON.stringify([section, baseDir, kernel, euid, file]);
+}
+
 export function compileForRun(section: Record<string, unknown>, baseDir: string, kernel: string, euid: number): SeccompProgram {
   const ctx = { arch: hostArch(), caps: [] as string[], kernel, baseDir };
   const source = typeof section['file'] === 'string' ? String(section['file']) : 'inline';
   try {
+    let key: string | null = null;
+    try {
+      key = programKey(section, baseDir, kernel, euid);
+    } catch { /* an unreadable file: the compiler below says what is wrong with it */ }
+    const known = key ? programs.get(key) : undefined;
+    if (known) return known;
     const dir = trustedCacheDir(euid);
     const r = dir ? compileSeccompCached(section, ctx, dir) : compileSeccomp(section, ctx);
-    return { hash: r.hash, instructions: r.program.length / 8, program: r.program, source };
+    const program = { hash: r.hash, instructions: r.program.length / 8, program: r.program, source };
+    if (key) {
+      if (programs.size >= 64) programs.clear();
+      programs.set(key, program);
+    }
+    return program;
   } catch (e) {
     if (isSeccompError(e)) {
       throw new SandboxError('SECCOMP', `seccomp profile ${source}: ${e.message}`, { code: e.code });
