@@ -8,6 +8,41 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
+/**
+ * Dependencies of yargs (and of its cliui and wrap-ansi) whose module-level code is costly and which `sandbox exec` never calls (they
+ * only measure and wrap help text): each is replaced in the bundle by a stub that require()s the real
+ * module on first use. esbuild turns that require() of an ES module into a lazily run initialiser,
+ * so the module's top level runs only when help is rendered.
+ *  - string-width (three copies: yargs', cliui's, wrap-ansi's) builds an Intl.Segmenter and a \p{RGI_Emoji}
+ *    regex when loaded: ~25 + ~22 ms of ICU initialisation on this project's reference machine.
+ *  - assert (the yargs platform shim takes strictEqual/notStrictEqual from it): node:assert loads
+ *    its error classes and colour support, ~5 ms; yargs calls it only on malformed command definitions.
+ */
+const lazyModules = {
+  'string-width': (real) => `let m; export default function stringWidth(...a) { m ??= require(${real}); return m.default(...a); }`,
+  assert: (real) => `let m; const a = () => (m ??= require(${real}));
+    export function strictEqual(...x) { return a().strictEqual(...x); }
+    export function notStrictEqual(...x) { return a().notStrictEqual(...x); }`,
+};
+const lazyDependencies = {
+  name: 'lazy-dependencies',
+  setup(b) {
+    const filter = new RegExp(`^(${Object.keys(lazyModules).join('|')})$`);
+    b.onResolve({ filter }, async (args) => {
+      if (args.pluginData === 'real') return undefined; // the stub's own require: the real module
+      if (!/node_modules[\\/](yargs|cliui|wrap-ansi)[\\/]/.test(args.importer)) return undefined;
+      const real = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'real' });
+      if (real.errors.length > 0) return { errors: real.errors };
+      return { path: `${args.path}:${real.path}`, namespace: 'lazy', pluginData: { name: args.path, real } };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => {
+      const { name, real } = args.pluginData;
+      // builtins stay a plain require(); a package is addressed by its resolved file
+      return { contents: lazyModules[name](JSON.stringify(real.external ? name : real.path)), loader: 'js', resolveDir: root };
+    });
+  },
+};
+
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = resolve(root, 'dist/bin');
 mkdirSync(bin, { recursive: true });
@@ -21,6 +56,7 @@ await build({
   target: 'node20',
   // native addon: loaded from node_modules at run time
   external: ['koffi'],
+  plugins: [lazyDependencies],
   // ESM's import.meta.url → the bundle's own URL (paths are found relative to it)
   define: { 'import.meta.url': '__sandbox_bundle_url' },
   banner: { js: "const __sandbox_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
