@@ -2,6 +2,8 @@
 // Bundles the CLI (dist/src/cli/main.js, after tsc and postbuild) into dist/bin/sandbox-cli.cjs, installs
 // the loader as dist/bin/sandbox.cjs (the package's bin), and records V8's code cache by running one
 // representative command (a dry run of the strict policy) with SANDBOX_WRITE_CODE_CACHE=1.
+// The large third-party packages that only the image and policy commands use go to a second file,
+// dist/bin/sandbox-vendor.cjs, read only when one of them is first used (see `vendor` below).
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -47,19 +49,39 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = resolve(root, 'dist/bin');
 mkdirSync(bin, { recursive: true });
 rmSync(resolve(bin, 'sandbox-cli.cjs.v8cache'), { force: true });
-await build({
-  entryPoints: [resolve(root, 'dist/src/cli/main.js')],
-  outfile: resolve(bin, 'sandbox-cli.cjs'),
+/**
+ * Third-party packages used only by the image code and `sandbox policy` (~430 KB of the 1 MB bundle:
+ * ajv's compiler, tar, sigstore, fzstd, cli-progress). Every start reads the whole main bundle (and
+ * V8 copies it into a string), ~10 ms per MB here, so they live in sandbox-vendor.cjs, one file built
+ * from all of them together (so they share their own dependencies, as in one bundle). In the main
+ * bundle each import of one of them becomes `require('./sandbox-vendor.cjs').<name>`: the file is read
+ * the first time the image or policy code runs. Only our own code lives in the main bundle, so none of
+ * our classes (SandboxError…) is duplicated. Deep imports (ajv/dist/runtime/*, used by the precompiled
+ * policy validator) are small and stay in the main bundle.
+ */
+const VENDOR = ['ajv', 'tar', 'fzstd', 'cli-progress', '@sigstore/bundle', '@sigstore/core', '@sigstore/protobuf-specs', '@sigstore/verify'];
+const VENDOR_FILE = 'sandbox-vendor.cjs';
+const vendor = {
+  name: 'vendor',
+  setup(b) {
+    const filter = new RegExp(`^(${VENDOR.map((n) => n.replace(/[/]/g, '\\/')).join('|')})$`);
+    b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'vendor' }));
+    b.onResolve({ filter: new RegExp(`^\\./${VENDOR_FILE.replace('.', '\\.')}$`) }, (args) => ({ path: args.path, external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'vendor' }, (args) => ({
+      contents: `module.exports = require('./${VENDOR_FILE}')[${JSON.stringify(args.path)}];`,
+      loader: 'js',
+      resolveDir: bin,
+    }));
+  },
+};
+
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
   target: 'node20',
   // native addon: loaded from node_modules at run time
   external: ['koffi'],
-  plugins: [lazyDependencies],
-  // ESM's import.meta.url → the bundle's own URL (paths are found relative to it)
-  define: { 'import.meta.url': '__sandbox_bundle_url' },
-  banner: { js: "const __sandbox_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
   legalComments: 'none',
   // Less to read and to deserialize at every start; identifiers are kept, so stack traces stay readable.
@@ -67,6 +89,21 @@ await build({
   minifySyntax: true,
   // ASCII output (esbuild escapes the rest), so the loader can read it as latin1: a one-byte string, no UTF-8 decoding.
   charset: 'ascii',
+};
+await build({
+  ...common,
+  entryPoints: [resolve(root, 'dist/src/cli/main.js')],
+  outfile: resolve(bin, 'sandbox-cli.cjs'),
+  plugins: [lazyDependencies, vendor],
+  // ESM's import.meta.url → the bundle's own URL (paths are found relative to it)
+  define: { 'import.meta.url': '__sandbox_bundle_url' },
+  banner: { js: "const __sandbox_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+});
+await build({
+  ...common,
+  // `import * as` each package, as the main bundle imported it (same conditions, same interop)
+  stdin: { contents: VENDOR.map((n) => `export * as ${JSON.stringify(n)} from ${JSON.stringify(n)};`).join('\n'), resolveDir: root, sourcefile: 'vendor.js' },
+  outfile: resolve(bin, VENDOR_FILE),
 });
 copyFileSync(resolve(root, 'scripts/cli-loader.cjs'), resolve(bin, 'sandbox.cjs'));
 chmodSync(resolve(bin, 'sandbox.cjs'), 0o755);
