@@ -5,7 +5,8 @@
 // The large third-party packages that only the image and policy commands use go to a second file,
 // dist/bin/sandbox-vendor.cjs, read only when one of them is first used (see `vendor` below).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -118,6 +119,11 @@ await build({
   define: { 'import.meta.url': '__sandbox_bundle_url' },
   banner: { js: "const __sandbox_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
 });
+// The loader compiles the bundle as one function, as Node's CommonJS loader would: wrap it here, once,
+// so that each start compiles the file's text as read, not a copy joined to the wrapper at run time.
+// (The entry's hashbang goes: it is not JavaScript inside a function.)
+const cli = resolve(bin, 'sandbox-cli.cjs');
+writeFileSync(cli, Module.wrap(readFileSync(cli, 'latin1').replace(/^#!.*\n/, '')), 'latin1');
 await build({
   ...common,
   stdin: { contents: vendorSource, resolveDir: root, sourcefile: 'vendor.cjs' },

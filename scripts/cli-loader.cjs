@@ -14,16 +14,17 @@ const vm = require('node:vm');
 
 const file = path.join(__dirname, 'sandbox-cli.cjs');
 const cacheFile = `${file}.v8cache`;
-// the bundle keeps main.ts's hashbang, which is not JavaScript inside a function wrapper
-// (the bundle is pure ASCII — esbuild charset 'ascii' — so latin1 reads it exactly, without UTF-8 decoding)
-const source = readFileSync(file, 'latin1').replace(/^#!/, '//');
+// The bundle is already wrapped in Node's CommonJS function wrapper (by scripts/bundle-cli.mjs), so its
+// text is compiled as read. It is pure ASCII (esbuild charset 'ascii'), so latin1 reads it exactly,
+// without UTF-8 decoding.
+const source = readFileSync(file, 'latin1');
 let cachedData;
 try {
   cachedData = readFileSync(cacheFile);
 } catch {
   cachedData = undefined;
 }
-const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
+const script = new vm.Script(source, { filename: file, cachedData });
 if (process.env.SANDBOX_WRITE_CODE_CACHE === '1') {
   process.once('exit', () => writeFileSync(cacheFile, script.createCachedData()));
 }
