@@ -3,7 +3,7 @@
 // the loader as dist/bin/sandbox.cjs (the package's bin), and records V8's code cache by running one
 // representative command (a dry run of the strict policy) with SANDBOX_WRITE_CODE_CACHE=1.
 // The large third-party packages that only the image and policy commands use go to a second file,
-// dist/bin/sandbox-vendor.cjs, read only when one of them is first used (see `vendor` below).
+// dist/bin/sandbox-vendor.cjs, read only when one of them is first used (see VENDOR below).
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
@@ -12,12 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 /**
- * Dependencies of yargs (and of its cliui and wrap-ansi) whose module-level code is costly and which `sandbox exec` never calls (they
- * only measure and wrap help text): each is replaced in the bundle by a stub that require()s the real
- * module on first use. esbuild turns that require() of an ES module into a lazily run initialiser,
- * so the module's top level runs only when help is rendered.
- *  - string-width (three copies: yargs', cliui's, wrap-ansi's) builds an Intl.Segmenter and a \p{RGI_Emoji}
- *    regex when loaded: ~25 + ~22 ms of ICU initialisation on this project's reference machine.
+ * Dependencies of yargs (and of its cliui and wrap-ansi) whose module-level code is costly and which
+ * `sandbox exec` never calls (they only measure and wrap help text): each is replaced in the bundle by
+ * a stub that require()s the real module on first use. esbuild turns that require() of an ES module
+ * into a lazily run initialiser, so the module's top level runs only when help is rendered.
+ *  - string-width (three copies: yargs', cliui's, wrap-ansi's) builds an Intl.Segmenter and a
+ *    \p{RGI_Emoji} regex when loaded: ~25 + ~22 ms of ICU initialisation on a 2-core dev VM.
  *  - assert (the yargs platform shim takes strictEqual/notStrictEqual from it): node:assert loads
  *    its error classes and colour support, ~5 ms; yargs calls it only on malformed command definitions.
  */

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /*
  * The `sandbox` executable: loads the bundled CLI (sandbox-cli.cjs, one file made by esbuild from
- * dist/src/cli/main.js) with V8's code cache made at build time, so a start does not parse and compile
- * some hundred modules again. A cache that does not fit this Node (version or flags) is rejected by V8
+ * dist/src/cli/main.js; it require()s sandbox-vendor.cjs only for the image and policy commands) with
+ * V8's code cache made at build time, so a start does not parse and compile some hundred modules again. A cache that does not fit this Node (version or flags) is rejected by V8
  * and the bundle is simply compiled. With SANDBOX_WRITE_CODE_CACHE=1 (the build does this once) the
  * cache is written when the process exits, so it also holds the functions that run used.
  */
