@@ -2,28 +2,106 @@
 // Bundles the CLI (dist/src/cli/main.js, after tsc and postbuild) into dist/bin/sandbox-cli.cjs, installs
 // the loader as dist/bin/sandbox.cjs (the package's bin), and records V8's code cache by running one
 // representative command (a dry run of the strict policy) with SANDBOX_WRITE_CODE_CACHE=1.
+// The large third-party packages that only the image and policy commands use go to a second file,
+// dist/bin/sandbox-vendor.cjs, read only when one of them is first used (see VENDOR below).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+
+/**
+ * Dependencies of yargs (and of its cliui and wrap-ansi) whose module-level code is costly and which
+ * `sandbox exec` never calls (they only measure and wrap help text): each is replaced in the bundle by
+ * a stub that require()s the real module on first use. esbuild turns that require() of an ES module
+ * into a lazily run initialiser, so the module's top level runs only when help is rendered.
+ *  - string-width (three copies: yargs', cliui's, wrap-ansi's) builds an Intl.Segmenter and a
+ *    \p{RGI_Emoji} regex when loaded: ~25 + ~22 ms of ICU initialisation on a 2-core dev VM.
+ *  - assert (the yargs platform shim takes strictEqual/notStrictEqual from it): node:assert loads
+ *    its error classes and colour support, ~5 ms; yargs calls it only on malformed command definitions.
+ */
+const lazyModules = {
+  'string-width': (real) => `let m; export default function stringWidth(...a) { m ??= require(${real}); return m.default(...a); }`,
+  assert: (real) => `let m; const a = () => (m ??= require(${real}));
+    export function strictEqual(...x) { return a().strictEqual(...x); }
+    export function notStrictEqual(...x) { return a().notStrictEqual(...x); }`,
+};
+const lazyDependencies = {
+  name: 'lazy-dependencies',
+  setup(b) {
+    const filter = new RegExp(`^(${Object.keys(lazyModules).join('|')})$`);
+    b.onResolve({ filter }, async (args) => {
+      if (args.pluginData === 'real') return undefined; // the stub's own require: the real module
+      if (!/node_modules[\\/](yargs|cliui|wrap-ansi)[\\/]/.test(args.importer)) return undefined;
+      const real = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'real' });
+      if (real.errors.length > 0) return { errors: real.errors };
+      return { path: `${args.path}:${real.path}`, namespace: 'lazy', pluginData: { name: args.path, real } };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => {
+      const { name, real } = args.pluginData;
+      // builtins stay a plain require(); a package is addressed by its resolved file
+      return { contents: lazyModules[name](JSON.stringify(real.external ? name : real.path)), loader: 'js', resolveDir: root };
+    });
+  },
+};
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = resolve(root, 'dist/bin');
 mkdirSync(bin, { recursive: true });
 rmSync(resolve(bin, 'sandbox-cli.cjs.v8cache'), { force: true });
-await build({
-  entryPoints: [resolve(root, 'dist/src/cli/main.js')],
-  outfile: resolve(bin, 'sandbox-cli.cjs'),
+/**
+ * Third-party packages used only by the image code and `sandbox policy` (~430 KB of the 1 MB bundle:
+ * ajv's compiler, tar, sigstore, fzstd, cli-progress). Every start reads the whole main bundle (and
+ * V8 copies it into a string), ~10 ms per MB here, so they live in sandbox-vendor.cjs: one file built
+ * from all of them (so they share their own dependencies, as in one bundle), exporting each package as
+ * a getter that runs the package's code on first use (so `sandbox policy` does not run tar and
+ * sigstore). In the main bundle each import of one of them becomes
+ * `require('./sandbox-vendor.cjs').<name>`, run when the image or policy code is first loaded. Only
+ * our own code lives in the main bundle, so none of our classes (SandboxError…) is duplicated. Deep
+ * imports (ajv/dist/runtime/*, used by the precompiled policy validator) are small and stay there.
+ */
+const VENDOR = ['ajv', 'tar', 'fzstd', 'cli-progress', '@sigstore/bundle', '@sigstore/core', '@sigstore/protobuf-specs', '@sigstore/verify'];
+const VENDOR_FILE = 'sandbox-vendor.cjs';
+const vendorFilter = new RegExp(`^(${VENDOR.map((n) => n.replace(/[/]/g, '\\/')).join('|')})$`);
+/** main bundle: a vendor package → a require() of the vendor file */
+const toVendor = {
+  name: 'to-vendor',
+  setup(b) {
+    b.onResolve({ filter: vendorFilter }, (args) => ({ path: args.path, namespace: 'vendor' }));
+    b.onResolve({ filter: new RegExp(`^\\./${VENDOR_FILE.replace('.', '\\.')}$`) }, (args) => ({ path: args.path, external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'vendor' }, (args) => ({
+      contents: `module.exports = require('./${VENDOR_FILE}')[${JSON.stringify(args.path)}];`,
+      loader: 'js',
+      resolveDir: bin,
+    }));
+  },
+};
+/**
+ * vendor file: `vendor-import:NAME` is resolved as an `import` of NAME (the file the main bundle
+ * used to include, ESM build included), then require()d, which esbuild compiles to a lazy initialiser.
+ */
+const vendorEntry = {
+  name: 'vendor-entry',
+  setup(b) {
+    b.onResolve({ filter: /^vendor-import:/ }, async (args) => {
+      const r = await b.resolve(args.path.slice('vendor-import:'.length), { kind: 'import-statement', resolveDir: root });
+      return r.errors.length > 0 ? { errors: r.errors } : { path: r.path };
+    });
+  },
+};
+const vendorSource = [
+  '// generated by scripts/bundle-cli.mjs: each package runs on first use',
+  ...VENDOR.map((n) => `Object.defineProperty(exports, ${JSON.stringify(n)}, { enumerable: true, get: () => require(${JSON.stringify(`vendor-import:${n}`)}) });`),
+].join('\n');
+
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
   target: 'node20',
   // native addon: loaded from node_modules at run time
   external: ['koffi'],
-  // ESM's import.meta.url → the bundle's own URL (paths are found relative to it)
-  define: { 'import.meta.url': '__sandbox_bundle_url' },
-  banner: { js: "const __sandbox_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
   legalComments: 'none',
   // Less to read and to deserialize at every start; identifiers are kept, so stack traces stay readable.
@@ -31,6 +109,26 @@ await build({
   minifySyntax: true,
   // ASCII output (esbuild escapes the rest), so the loader can read it as latin1: a one-byte string, no UTF-8 decoding.
   charset: 'ascii',
+};
+await build({
+  ...common,
+  entryPoints: [resolve(root, 'dist/src/cli/main.js')],
+  outfile: resolve(bin, 'sandbox-cli.cjs'),
+  plugins: [lazyDependencies, toVendor],
+  // ESM's import.meta.url → the bundle's own URL (paths are found relative to it)
+  define: { 'import.meta.url': '__sandbox_bundle_url' },
+  banner: { js: "const __sandbox_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+});
+// The loader compiles the bundle as one function, as Node's CommonJS loader would: wrap it here, once,
+// so that each start compiles the file's text as read, not a copy joined to the wrapper at run time.
+// (The entry's hashbang goes: it is not JavaScript inside a function.)
+const cli = resolve(bin, 'sandbox-cli.cjs');
+writeFileSync(cli, Module.wrap(readFileSync(cli, 'latin1').replace(/^#!.*\n/, '')), 'latin1');
+await build({
+  ...common,
+  stdin: { contents: vendorSource, resolveDir: root, sourcefile: 'vendor.cjs' },
+  outfile: resolve(bin, VENDOR_FILE),
+  plugins: [vendorEntry],
 });
 copyFileSync(resolve(root, 'scripts/cli-loader.cjs'), resolve(bin, 'sandbox.cjs'));
 chmodSync(resolve(bin, 'sandbox.cjs'), 0o755);

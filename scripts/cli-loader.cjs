@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /*
  * The `sandbox` executable: loads the bundled CLI (sandbox-cli.cjs, one file made by esbuild from
- * dist/src/cli/main.js) with V8's code cache made at build time, so a start does not parse and compile
- * some hundred modules again. A cache that does not fit this Node (version or flags) is rejected by V8
+ * dist/src/cli/main.js; it require()s sandbox-vendor.cjs only for the image and policy commands) with
+ * V8's code cache made at build time, so a start does not parse and compile some hundred modules again. A cache that does not fit this Node (version or flags) is rejected by V8
  * and the bundle is simply compiled. With SANDBOX_WRITE_CODE_CACHE=1 (the build does this once) the
  * cache is written when the process exits, so it also holds the functions that run used.
  */
@@ -14,16 +14,17 @@ const vm = require('node:vm');
 
 const file = path.join(__dirname, 'sandbox-cli.cjs');
 const cacheFile = `${file}.v8cache`;
-// the bundle keeps main.ts's hashbang, which is not JavaScript inside a function wrapper
-// (the bundle is pure ASCII — esbuild charset 'ascii' — so latin1 reads it exactly, without UTF-8 decoding)
-const source = readFileSync(file, 'latin1').replace(/^#!/, '//');
+// The bundle is already wrapped in Node's CommonJS function wrapper (by scripts/bundle-cli.mjs), so its
+// text is compiled as read. It is pure ASCII (esbuild charset 'ascii'), so latin1 reads it exactly,
+// without UTF-8 decoding.
+const source = readFileSync(file, 'latin1');
 let cachedData;
 try {
   cachedData = readFileSync(cacheFile);
 } catch {
   cachedData = undefined;
 }
-const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
+const script = new vm.Script(source, { filename: file, cachedData });
 if (process.env.SANDBOX_WRITE_CODE_CACHE === '1') {
   process.once('exit', () => writeFileSync(cacheFile, script.createCachedData()));
 }

@@ -4,6 +4,7 @@
  */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { runDoctorChecks, type Check } from '../host/doctor-checks.js';
+import { COMMAND_INFO } from './commands.js';
 
 interface DoctorArgs { json?: boolean; clean?: boolean }
 
@@ -24,8 +25,7 @@ async function handler(argv: ArgumentsCamelCase<DoctorArgs>): Promise<void> {
 }
 
 export const doctorCommand: CommandModule<object, DoctorArgs> = {
-  command: 'doctor',
-  describe: 'show what this host can enforce and how to fix what it cannot',
+  ...COMMAND_INFO.doctor,
   builder: (y: Argv) => y
     .option('json', { type: 'boolean', describe: 'machine-readable output' })
     .option('clean', { type: 'boolean', describe: 'also remove leftovers (cgroups, temp dirs) of runs whose supervisor was killed' }) as unknown as Argv<DoctorArgs>,

@@ -9,6 +9,7 @@ import { metaFile } from '../launch/meta.js';
 import { planToJson } from '../launch/plan.js';
 import type { RunSpec } from '../launch/prepare.js';
 import type { Result } from '../launch/result.js';
+import { COMMAND_INFO } from './commands.js';
 
 interface ExecArgs {
   policy: string;
@@ -180,8 +181,7 @@ async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
 }
 
 export const execCommand: CommandModule<object, ExecArgs> = {
-  command: 'exec [command..]',
-  describe: 'run a command in a new sandbox',
+  ...COMMAND_INFO.exec,
   builder,
   handler,
 };

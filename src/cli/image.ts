@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { SandboxError } from '../errors.js';
 import type { Progress } from '../image/store.js';
+import { COMMAND_INFO } from './commands.js';
 
 interface Common {
   store?: string;
@@ -197,8 +198,7 @@ const verifyCmd: CommandModule<object, any> = {
 };
 
 export const imageCommand: CommandModule<object, any> = {
-  command: 'image <command>',
-  describe: 'OCI images: import, list, inspect, remove, sign and verify',
+  ...COMMAND_INFO.image,
   builder: (y) => y.command(importCmd).command(lsCmd).command(inspectCmd).command(rmCmd).command(signCmd).command(verifyCmd).demandCommand(1),
   handler: () => undefined,
 };

@@ -16,6 +16,7 @@ import {
   parseConstantExpression, parseJsonLossless, resolveFileReference, SECCOMP_SECTION_SCHEMA,
   type CompiledFilter, type LintFinding, type TargetArch,
 } from '../seccomp/index.js';
+import { COMMAND_INFO } from './commands.js';
 
 const EXIT_USAGE = 125;
 const ARCHES: readonly TargetArch[] = ['x86_64', 'aarch64'];
@@ -293,8 +294,7 @@ const explainCommand: CommandModule<object, ExplainArgs> = {
 };
 
 export const policyCommand: CommandModule<object, object> = {
-  command: 'policy <command>',
-  describe: 'check, compile and explain the seccomp filter of a policy',
+  ...COMMAND_INFO.policy,
   builder: (y: Argv) => y
     .command(checkCommand)
     .command(compileCommand)

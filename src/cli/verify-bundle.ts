@@ -11,10 +11,10 @@
 import fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { SandboxError } from '../errors.js';
+import { COMMAND_INFO } from './commands.js';
 
 export const verifyBundleCommand: CommandModule<object, any> = {
-  command: 'verify-bundle <file-or-digest>',
-  describe: 'verify a sigstore bundle for a file or digest (sigstore-conformance protocol)',
+  ...COMMAND_INFO['verify-bundle'],
   builder: (y) =>
     y
       .positional('file-or-digest', { type: 'string', demandOption: true })
