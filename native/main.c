@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -143,6 +144,30 @@ static void take_inside_identity(const struct plan *p, int syncfd) {
   if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR))) _exit(125);
 }
 
+/* C's stack while it shares B's memory (below). */
+#define WORKLOAD_STACK_SIZE (256 * 1024)
+
+static int workload_entry(void *plan) {
+  exec_workload((const struct plan *)plan);
+}
+
+/* B: start C with CLONE_VM|CLONE_VFORK, as posix_spawn does: C runs in B's memory on a stack of its own
+ * until its execve, and B is suspended until then. No page tables are copied (and none torn down by
+ * the execve), which is most of what a fork costs here. Sound because B is single-threaded and only
+ * waits, and because everything C changes before execve belongs to C itself — session, rlimits, cwd,
+ * umask, fd flags, signal dispositions, credentials, securebits, no_new_privs, seccomp — not to the
+ * shared memory (C was not given CLONE_FS, CLONE_FILES, CLONE_SIGHAND or CLONE_THREAD). The workload's
+ * own code runs only after execve, in a fresh address space. */
+static pid_t start_workload(const struct plan *p) {
+  char *stack = mmap(NULL, WORKLOAD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return -1;
+  pid_t pid = clone(workload_entry, stack + WORKLOAD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)p);
+  int saved = errno;
+  munmap(stack, WORKLOAD_STACK_SIZE);
+  errno = saved;
+  return pid;
+}
+
 static int exit_code_of(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -176,9 +201,8 @@ static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_t
   free(source_fds);
   close(syncfd);
 
-  pid_t workload = fork();
+  pid_t workload = start_workload(p);
   if (workload < 0) fail(STEP_FORK, errno, 0);
-  if (workload == 0) exec_workload(p);
   report_setup(2, own_cpu_us());
 
   /* Reap everything (orphans are reparented to us) until the workload itself exits. */
