@@ -6,7 +6,7 @@
  *   const r = await run({ policy: 'judge', command: ['./a.out'], stdin: input, stdout: 'buffer', cpuTime: '1s' });
  */
 import { isSandboxError } from './errors.js';
-import { prepareRun, type PreparedRun, type RunSpec } from './launch/prepare.js';
+import { prepareRun, type Measurements, type PreparedRun, type RunSpec } from './launch/prepare.js';
 import { failureResult, type Result } from './launch/result.js';
 import { openStdio, type OutputOption, type StdinOption, type Stdio } from './launch/stdio.js';
 import { supervise } from './launch/supervisor.js';
@@ -52,11 +52,23 @@ export async function run(opts: RunOptions): Promise<Result> {
     await prepared.acquire();
     const io = stdio;
     prepared.watchdogs.push(io.limiter);
+    // The run's statistics are read as soon as the workload has exited, while the launcher is still
+    // tearing the namespaces down: that wait is free, and the teardown is not the workload's.
+    let measured: Promise<Measurements> | null = null;
+    const launcher = opts.launcher ?? 'zygote';
     const outcome = await supervise({
       plan: prepared.plan,
       stdio: io.slots,
-      onSpawn: () => io.attach(),
-      launcher: opts.launcher ?? 'zygote',
+      onSpawn: () => {
+        io.attach();
+        // a process that runs many sandboxes (the zygote's case) gets the next run's cgroup made now
+        if (launcher === 'zygote') prepared.prepareNext();
+      },
+      launcher,
+      onWorkloadExit: () => {
+        measured = prepared.measure();
+        measured.catch(() => { /* awaited below, where a failure is reported */ });
+      },
       ...(prepared.wallTimeMs !== undefined ? { wallTimeMs: prepared.wallTimeMs } : {}),
       // the same array: a run in a systemd scope adds its CPU watchdog once the scope exists
       watchdogs: prepared.watchdogs,
@@ -65,7 +77,7 @@ export async function run(opts: RunOptions): Promise<Result> {
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     await io.drained();
-    const result = outcomeToResult(outcome, prepared, await prepared.measure(), io.limiter.exceeded);
+    const result = outcomeToResult(outcome, prepared, await (measured ?? prepared.measure()), io.limiter.exceeded);
     if (opts.stdout === 'buffer') result.stdout = Buffer.concat(io.stdout);
     if (opts.stderr === 'buffer') result.stderr = Buffer.concat(io.stderr);
     if (io.limiter.exceeded) result.outputTruncated = true;

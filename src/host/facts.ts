@@ -46,7 +46,9 @@ export interface HostFacts {
 
 export function probeEntry(path: string): HostEntry {
   try {
-    const st = lstatSync(path);
+    // a missing entry is common (/lib32, /dev/tty…): no exception for it, which costs more than the lstat
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) return { kind: 'missing' };
     if (st.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(path) };
     if (st.isDirectory()) return { kind: 'dir' };
     if (st.isFile()) return { kind: 'file' };

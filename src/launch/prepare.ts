@@ -40,6 +40,8 @@ export interface PreparedRun {
   /** with a wrapper: makes the run's cgroups for the launcher's pid, returns the plan to send */
   beforePlan?: (launcherPid: number) => Promise<LaunchPlan>;
   acquire(): Promise<void>;
+  /** the launcher has its plan: use the wait to prepare the next run's cgroup (run-resources.ts) */
+  prepareNext(): void;
   /** statistics of the finished run (read before release) */
   measure(): Promise<Measurements>;
   release(): Promise<void>;
@@ -129,6 +131,7 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
     wrapper,
     ...(wrapper ? { beforePlan: async (pid: number) => withCgroup(await resources.acquireInScope(pid)) } : {}),
     acquire: async () => { withCgroup(await resources.acquire()); },
+    prepareNext: () => resources.prepareNext(),
     measure: () => resources.measure(),
     release: () => resources.release(),
   };

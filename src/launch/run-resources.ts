@@ -5,10 +5,10 @@
  * (sweepStaleOnce) or `sandbox doctor --clean` removes.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { SandboxError } from '../errors.js';
-import type { CgroupProbe, CgroupStats, RunCgroup } from '../host/cgroup/index.js';
+import type { CgroupLimits, CgroupProbe, CgroupStats, RunCgroup } from '../host/cgroup/index.js';
 import { CpuTimeWatchdog } from '../limits/cpu-watchdog.js';
 import type { Enforcement } from '../limits/mechanisms.js';
 import { processTreeCpuNs } from '../limits/proc-cpu.js';
@@ -26,6 +26,61 @@ export interface Measurements {
 }
 
 let staleSwept = false;
+
+/**
+ * One spare cgroup per process, made while a run waits for its launcher (Node is idle then), and
+ * taken by the next run with the same limits: a judge runs thousands with the same policy, and this
+ * takes the group's creation (mkdir and limit writes in every hierarchy) off each run's path. It is
+ * empty and belongs to this process (its name carries our pid and start time, so no other process's
+ * sweep touches it); it is removed when the process exits, or by the stale sweep if it is killed.
+ */
+let spare: { key: string; cgroup: RunCgroup } | null = null;
+let spareBeingMade = false;
+let spareCleanupRegistered = false;
+
+function removeSpareSync(): void {
+  const s = spare;
+  spare = null;
+  for (const dir of s?.cgroup.paths ?? []) {
+    try {
+      rmdirSync(dir);
+    } catch { /* already gone, or swept later */ }
+  }
+}
+
+function takeSpare(key: string): RunCgroup | null {
+  if (!spare) return null;
+  if (spare.key !== key) {
+    // another policy's limits: the next wait makes one for these
+    void spare.cgroup.remove().catch(() => { /* left to the stale sweep */ });
+    spare = null;
+    return null;
+  }
+  const cg = spare.cgroup;
+  spare = null;
+  return cg;
+}
+
+async function makeSpare(key: string, limits: CgroupLimits): Promise<void> {
+  if (spare || spareBeingMade) return;
+  spareBeingMade = true;
+  try {
+    const { createRunCgroup } = await import('../host/cgroup/index.js');
+    const cg = await createRunCgroup(newRunId(), limits);
+    if (spare) await cg.remove();
+    else spare = { key, cgroup: cg };
+    if (!spareCleanupRegistered) {
+      spareCleanupRegistered = true;
+      process.once('exit', removeSpareSync);
+    }
+  } catch { /* no spare: the next run makes its group itself, and reports what went wrong */ } finally {
+    spareBeingMade = false;
+  }
+}
+
+function newRunId(): string {
+  return `r${randomBytes(6).toString('hex')}`;
+}
 
 /** After a SIGKILLed supervisor, the next run removes what it left (once per process). */
 async function sweepStaleOnce(): Promise<void> {
@@ -56,7 +111,7 @@ export class RunResources {
   readonly watchdogs: Watchdog[] = [];
   private cgroup: RunCgroup | null = null;
   private cpuWatchdog: CpuTimeWatchdog | null = null;
-  private readonly runId = `r${randomBytes(6).toString('hex')}`;
+  private readonly runId = newRunId();
 
   constructor(
     private readonly limits: LimitSpec,
@@ -79,8 +134,21 @@ export class RunResources {
     if (this.lockDir) mkdirSync(this.lockDir, { recursive: true, mode: 0o700 });
     if (!this.enforcement.cgroup || this.inScope) return [];
     await sweepStaleOnce();
+    const spareOne = takeSpare(this.spareKey);
+    if (spareOne) return this.attach(spareOne);
     const { createRunCgroup } = await import('../host/cgroup/index.js');
     return this.attach(await createRunCgroup(this.runId, this.enforcement.cgroup));
+  }
+
+  private get spareKey(): string {
+    return JSON.stringify(this.enforcement.cgroup);
+  }
+
+  /** The launcher has its plan: use the wait to make the next run's group (see `spare`). */
+  prepareNext(): void {
+    if (!this.enforcement.cgroup || this.inScope) return;
+    const limits = this.enforcement.cgroup;
+    setImmediate(() => void makeSpare(this.spareKey, limits));
   }
 
   /** In a scope: the run's groups inside the launcher's new scope. Returns the files the launcher joins. */

@@ -40,6 +40,8 @@ export interface SuperviseRequest {
   /** 'zygote': fork it from this process's zygote (zygote.ts), for processes that run many sandboxes;
    * 'spawn': spawn it from Node (a process that runs one, like the CLI; always with a wrapper) */
   launcher?: 'zygote' | 'spawn';
+  /** called when init reports the workload's exit, while the sandbox is still being torn down */
+  onWorkloadExit?: () => void;
   wallTimeMs?: number;
   watchdogs?: Watchdog[];
   signal?: AbortSignal;
@@ -200,6 +202,7 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
         } else if (r.type === 'exit') {
           endedAt = process.hrtime.bigint();
           outcome.exit = waitStatusToExit(r.waitStatus);
+          req.onWorkloadExit?.();
         } else if (r.type === 'uid') {
           outcome.hostUid = r.hostUid;
         } else if (r.type === 'rusage') {
