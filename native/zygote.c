@@ -41,9 +41,15 @@ struct run {
 static struct run *runs;
 static size_t n_runs, cap_runs;
 
-/* Our argv strings, rewritten in each forked A so that `ps` tells the zygote from its runs. */
+/* Our argv strings, rewritten in each forked process so that `ps` tells the zygote from its runs. */
 static char *title;
 static size_t title_len;
+
+static void retitle(const char *what, pid_t zygote) {
+  if (title_len == 0) return;
+  memset(title, 0, title_len);
+  snprintf(title, title_len, "sandbox-launcher (%s of zygote %d)", what, (int)zygote);
+}
 
 static struct run *find_run(uint32_t id) {
   for (size_t i = 0; i < n_runs; i++)
@@ -77,7 +83,7 @@ static void close_all(const int *fds, int n) {
 
 /* One request and the fds that came with it (close-on-exec, at most ZYGOTE_RUN_FDS kept: any extra
  * is closed). Returns 1 for a well-formed record, 0 at end of stream, -errno otherwise. */
-static int receive(struct zygote_record *req, int fds[ZYGOTE_RUN_FDS], int *n_fds) {
+static int receive(int sock, struct zygote_record *req, int fds[ZYGOTE_RUN_FDS], int *n_fds) {
   union {
     char buf[CMSG_SPACE(sizeof(int) * ZYGOTE_RUN_FDS)];
     struct cmsghdr align;
@@ -85,7 +91,7 @@ static int receive(struct zygote_record *req, int fds[ZYGOTE_RUN_FDS], int *n_fd
   struct iovec iov = {req, sizeof *req};
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
   ssize_t n;
-  do n = recvmsg(FD_REQUESTS, &msg, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
   *n_fds = 0;
   if (n < 0) return -errno;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
@@ -118,11 +124,76 @@ static _Noreturn void become_outer(const int fds[ZYGOTE_RUN_FDS], pid_t zygote) 
     if (dup2(high[i], target[i]) < 0) _exit(125);
   /* The request socket and event pipe (0, 1) were replaced above; the rest goes here. */
   if (syscall(SYS_close_range, 5u, ~0u, 0u) < 0) _exit(125);
-  if (title_len > 0) {
-    memset(title, 0, title_len);
-    snprintf(title, title_len, "sandbox-launcher (run of zygote %d)", (int)zygote);
-  }
+  retitle("run", zygote);
   _exit(run_outer(zygote, 0));
+}
+
+/*
+ * The spare: the next run's A, forked ahead of time when the zygote is idle (after a run ended). A
+ * request then costs one sendmsg handing it the run's fds instead of a fork on the run's path — on a
+ * VM a fork and the page faults after it take a millisecond or more. The spare waits on a socket of
+ * its own, and exits when that closes (or dies with the zygote).
+ */
+static pid_t spare_pid = -1;
+static int spare_sock = -1;
+
+static _Noreturn void wait_as_spare(int sock, pid_t zygote) {
+  retitle("spare", zygote);
+  /* Nothing of the zygote's but our own socket: not its request socket, event pipe or signalfd. */
+  if (sock > 0 && syscall(SYS_close_range, 0u, (unsigned)sock - 1, 0u) < 0) _exit(0);
+  if (syscall(SYS_close_range, (unsigned)sock + 1, ~0u, 0u) < 0) _exit(0);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != zygote) _exit(0);
+  struct zygote_record req;
+  int fds[ZYGOTE_RUN_FDS], n_fds;
+  if (receive(sock, &req, fds, &n_fds) != 1 || req.type != ZY_RUN || n_fds != ZYGOTE_RUN_FDS) _exit(0);
+  become_outer(fds, zygote);
+}
+
+static void make_spare(pid_t self) {
+  if (spare_pid > 0) return;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(sv[0]);
+    wait_as_spare(sv[1], self);
+  }
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return;
+  }
+  spare_pid = pid;
+  spare_sock = sv[0];
+}
+
+static void drop_spare(void) {
+  if (spare_sock >= 0) close(spare_sock); /* the spare sees end of stream and exits; reap() collects it */
+  spare_sock = -1;
+  spare_pid = -1;
+}
+
+/* The spare becomes this run's A: returns its pid, or -1 (no spare, or it is gone) to fork instead. */
+static pid_t hand_to_spare(const int fds[ZYGOTE_RUN_FDS]) {
+  if (spare_pid <= 0) return -1;
+  pid_t pid = spare_pid;
+  struct zygote_record rec = {ZY_RUN, 0, 0, 0};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * ZYGOTE_RUN_FDS)];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof control);
+  struct iovec iov = {&rec, sizeof rec};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * ZYGOTE_RUN_FDS);
+  memcpy(CMSG_DATA(c), fds, sizeof(int) * ZYGOTE_RUN_FDS);
+  ssize_t n;
+  do n = sendmsg(spare_sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  drop_spare();
+  return n == (ssize_t)sizeof rec ? pid : -1;
 }
 
 static void start_run(const struct zygote_record *req, const int *fds, int n_fds, pid_t self) {
@@ -135,8 +206,11 @@ static void start_run(const struct zygote_record *req, const int *fds, int n_fds
     send_event(ZE_REFUSED, req->run_id, err);
     return;
   }
-  pid_t pid = fork();
-  if (pid == 0) become_outer(fds, self);
+  pid_t pid = hand_to_spare(fds);
+  if (pid < 0) {
+    pid = fork();
+    if (pid == 0) become_outer(fds, self);
+  }
   close_all(fds, n_fds);
   if (pid < 0) {
     err = errno;
@@ -154,19 +228,24 @@ static void signal_run(const struct zygote_record *req) {
   if (r && r->pid > 0 && req->value > 0 && req->value < NSIG) kill(r->pid, req->value);
 }
 
-static void reap(int sfd) {
+static void reap(int sfd, pid_t self, int accepting) {
   struct signalfd_siginfo si;
   while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {}
   int status;
   pid_t pid;
+  int ended = 0;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (pid == spare_pid) drop_spare(); /* a spare that died waiting (killed by someone) */
     for (size_t i = 0; i < n_runs; i++) {
       if (runs[i].pid != pid) continue;
       send_event(ZE_EXITED, runs[i].id, status);
       runs[i] = runs[--n_runs];
+      ended = 1;
       break;
     }
   }
+  /* A run just ended: the supervisor is busy with its results now, a good time to fork the next A. */
+  if (ended && accepting) make_spare(self);
 }
 
 int run_zygote(long parent_pid, char *argv_area, size_t argv_len) {
@@ -189,11 +268,11 @@ int run_zygote(long parent_pid, char *argv_area, size_t argv_len) {
       if (errno == EINTR) continue;
       return 125;
     }
-    if (p[0].revents) reap(sfd);
+    if (p[0].revents) reap(sfd, self, accepting);
     if (!p[1].revents) continue;
     struct zygote_record req;
     int fds[ZYGOTE_RUN_FDS], n_fds;
-    int r = receive(&req, fds, &n_fds);
+    int r = receive(FD_REQUESTS, &req, fds, &n_fds);
     if (r == 1 && req.type == ZY_RUN) {
       start_run(&req, fds, n_fds, self);
       continue;
@@ -205,6 +284,7 @@ int run_zygote(long parent_pid, char *argv_area, size_t argv_len) {
     else if (r != -EAGAIN) {
       /* end of stream (or a broken socket): the supervisor is done; tear down what still runs */
       accepting = 0;
+      drop_spare();
       for (size_t i = 0; i < n_runs; i++) kill(runs[i].pid, SIGTERM);
     }
   }

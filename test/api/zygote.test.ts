@@ -13,9 +13,13 @@ import { mountTable, processesMatching, ROOT, sleep, TEST_USER, tempDirFor, user
 
 const API = join(ROOT, 'dist/src/api.js');
 
-/** The zygote processes of supervisor `pid` (its command line names that pid). */
+/** The zygote processes of supervisor `pid`: its children whose command line names that pid. */
 function zygotesOf(pid: number): string[] {
-  return processesMatching(`sandbox-launcher --zygote --parent-pid ${pid}`);
+  const ps = spawnSync('ps', ['-e', '-o', 'pid=,ppid=,args='], { encoding: 'utf8' }).stdout.split('\n');
+  return ps.filter((l) => {
+    const [, ppid] = l.trim().split(/\s+/);
+    return Number(ppid) === pid && l.includes(`sandbox-launcher --zygote --parent-pid ${pid}`);
+  });
 }
 
 async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
@@ -67,14 +71,18 @@ describe('run() through the zygote', { timeout: 120_000 }, () => {
     const mounts = mountTable();
     const path = script('killed.mjs', `await run({ command: ['sh', '-c', 'sleep 1000; :', ${JSON.stringify(marker)}], stdin: 'ignore' });`);
     const child = spawn(process.execPath, [path], { stdio: 'ignore' });
+    let zygote = 0;
     try {
       await until('the workload runs', () => processesMatching(marker).length > 0);
-      assert.equal(zygotesOf(child.pid!).length, 1, 'the script runs through its zygote');
+      const found = zygotesOf(child.pid!);
+      assert.equal(found.length, 1, 'the script runs through its zygote');
+      zygote = Number(found[0]!.trim().split(/\s+/)[0]);
     } finally {
       child.kill('SIGKILL');
     }
     await until('the sandbox is gone', () => processesMatching(marker).length === 0);
     await until('the zygote is gone', () => zygotesOf(child.pid!).length === 0);
+    await until('every process the zygote forked is gone', () => processesMatching(`of zygote ${zygote})`).length === 0);
     assert.equal(mountTable(), mounts);
   });
 

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readdirSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { describe, test } from 'node:test';
@@ -89,6 +89,29 @@ function readAll(fd: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   s.on('data', (c: Buffer) => chunks.push(c));
   return new Promise((r) => s.on('close', () => r(Buffer.concat(chunks))));
+}
+
+/** Pids of the children of `pid`. */
+function childrenOf(pid: number): number[] {
+  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  return text ? text.split(/\s+/).map(Number) : [];
+}
+
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; !done(); i++) {
+    if (i > 200) assert.fail('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The zygote's spare: its child titled so (native/zygote.c), once it exists. */
+async function waitForSpare(zygote: number): Promise<number> {
+  let found = 0;
+  await until(() => {
+    found = childrenOf(zygote).find((c) => readFileSync(`/proc/${c}/cmdline`, 'utf8').startsWith(`sandbox-launcher (spare of zygote ${zygote})`)) ?? 0;
+    return found > 0;
+  });
+  return found;
 }
 
 describe('the zygote protocol', { timeout: 60_000 }, () => {
@@ -196,6 +219,49 @@ describe('the zygote protocol', { timeout: 60_000 }, () => {
       closeSync(plan.planFd);
       z.close();
     }
+  });
+
+  test('after a run ends, the next run is handed to a spare forked in advance, which holds nothing else', async () => {
+    const z = startZygote();
+    try {
+      const garbage = () => {
+        const planFd = memfd('test-plan');
+        writeSync(planFd, Buffer.from('not a plan'), 0, 10, 0);
+        return planFd;
+      };
+      const first = garbage();
+      const run1 = runFds(first);
+      send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, 1), run1.fds);
+      run1.close();
+      closeSync(first);
+      assert.equal((await z.next()).type, ZYGOTE_EVENT.FORKED);
+      assert.equal((await z.next()).type, ZYGOTE_EVENT.EXITED);
+      const spare = await waitForSpare(z.child.pid!);
+      assert.deepEqual(openFds(spare), [openFds(spare)[0]], 'the spare holds one fd: its own socket');
+      const second = garbage();
+      const run2 = runFds(second);
+      send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, 2), run2.fds);
+      run2.close();
+      closeSync(second);
+      assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.FORKED, runId: 2, value: spare }, 'run 2 is the spare');
+      assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.EXITED, runId: 2, value: 125 << 8 });
+      // a spare killed by someone: the next run is forked instead, and works the same
+      const next = await waitForSpare(z.child.pid!);
+      process.kill(next, 'SIGKILL');
+      await until(() => !childrenOf(z.child.pid!).includes(next));
+      const third = garbage();
+      const run3 = runFds(third);
+      send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, 3), run3.fds);
+      run3.close();
+      closeSync(third);
+      const forked = await z.next();
+      assert.equal(forked.type, ZYGOTE_EVENT.FORKED);
+      assert.notEqual(forked.value, next);
+      assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.EXITED, runId: 3, value: 125 << 8 });
+    } finally {
+      z.close();
+    }
+    assert.equal(await z.exited, 0);
   });
 
   test('a zygote whose parent is not the given supervisor refuses to start', async () => {
