@@ -284,7 +284,9 @@ int run_zygote(long parent_pid, char *argv_area, size_t argv_len) {
     else if (r != -EAGAIN) {
       /* end of stream (or a broken socket): the supervisor is done; tear down what still runs */
       accepting = 0;
+      pid_t spare = spare_pid;
       drop_spare();
+      if (spare > 0 && kill(spare, SIGKILL) == 0) waitpid(spare, NULL, 0); /* no zombie left behind */
       for (size_t i = 0; i < n_runs; i++) kill(runs[i].pid, SIGTERM);
     }
   }
