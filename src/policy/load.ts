@@ -38,6 +38,21 @@ export function policyFile(ref: string, fromDir: string): string {
   return resolve(policiesDir(), `${ref}.json`);
 }
 
+/**
+ * Validated documents by file and exact text. A judge loads the same policy for every run: the files
+ * are read each time (an edited file is parsed and validated again), only the parse and the schema
+ * check of unchanged text are skipped. The documents are never mutated (mergePolicy copies).
+ */
+const validated = new Map<string, { text: string; doc: Record<string, Json> }>();
+
+/** Merged policies by chain, for documents that are the very objects of `validated` (same texts). */
+const mergedChains = new Map<string, { docs: Record<string, Json>[]; result: ResolvedPolicy }>();
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= 64) map.clear();
+  map.set(key, value);
+}
+
 export function readPolicyDocument(file: string): Record<string, Json> {
   let text: string;
   try {
@@ -47,6 +62,8 @@ export function readPolicyDocument(file: string): Record<string, Json> {
     throw new SandboxError(code === 'ENOENT' ? 'POLICY_NOT_FOUND' : 'POLICY_INVALID',
       `cannot read policy ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { file });
   }
+  const known = validated.get(file);
+  if (known && known.text === text) return known.doc;
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -54,6 +71,7 @@ export function readPolicyDocument(file: string): Record<string, Json> {
     throw new SandboxError('POLICY_INVALID', `${file}: invalid JSON: ${(e as Error).message}`, { file, pointer: '' });
   }
   validatePolicyDocument(doc, file);
+  remember(validated, file, { text, doc: doc as Record<string, Json> });
   return doc as Record<string, Json>;
 }
 
@@ -83,6 +101,16 @@ function chain(file: string): { file: string; doc: Record<string, Json> }[] {
 
 export function loadPolicy(ref: string, cwd: string = process.cwd()): ResolvedPolicy {
   const files = chain(policyFile(ref, cwd));
+  const key = files.map((f) => f.file).join('\0');
+  const known = mergedChains.get(key);
+  // the caller may change its copy (limits, image user): every call gets its own
+  if (known && known.docs.every((d, i) => d === files[i]!.doc)) return structuredClone(known.result);
+  const result = mergeChain(files);
+  remember(mergedChains, key, { docs: files.map((f) => f.doc), result: structuredClone(result) });
+  return result;
+}
+
+function mergeChain(files: { file: string; doc: Record<string, Json> }[]): ResolvedPolicy {
   let merged: Json = {};
   let seccompBaseDir = policiesDir();
   for (const { file, doc } of files) {

@@ -270,3 +270,31 @@ describe('invalid JSON', () => {
     assert.equal(e.details['file'], base);
   });
 });
+
+describe('loading the same policy again (remembered per process)', () => {
+  test('an edited file is read again, even at the same size, and so is an edited base', () => {
+    write('memo/base.json', { name: 'base', limits: { wallTime: '5s' } });
+    const file = write('memo/p.json', { name: 'p1', extends: './base.json' });
+    assert.equal(loadPolicy(file).policy.name, 'p1');
+    write('memo/p.json', { name: 'p2', extends: './base.json' });
+    assert.equal(loadPolicy(file).policy.name, 'p2');
+    write('memo/base.json', { name: 'base', limits: { wallTime: '7s' } });
+    assert.equal(loadPolicy(file).policy.limits.wallTime, '7s');
+  });
+
+  test('a file that became invalid is refused, not served from memory', () => {
+    const file = write('memo/q.json', { name: 'q' });
+    loadPolicy(file);
+    write('memo/q.json', { name: 'q', limits: { wallTime: 'soon' } });
+    assert.throws(() => loadPolicy(file), (e: unknown) => e instanceof SandboxError && e.code === 'POLICY_INVALID');
+  });
+
+  test('each call gets its own copy: changing one does not change the next', () => {
+    const first = loadPolicy('strict');
+    first.policy.filesystem.tmp.size = '1k';
+    (first.policy.filesystem.binds as unknown[]).push({ source: '/etc', target: '/x' });
+    const second = loadPolicy('strict');
+    assert.notEqual(second.policy.filesystem.tmp.size, '1k');
+    assert.ok(!second.policy.filesystem.binds.some((b) => b.target === '/x'));
+  });
+});
