@@ -12,14 +12,13 @@ import { chooseMechanisms, type Enforcement } from '../limits/mechanisms.js';
 import { resolveLimits, type LimitSpec } from '../limits/spec.js';
 import { loadPolicy } from '../policy/load.js';
 import type { BindSpec, Policy } from '../policy/types.js';
-import { hostArch } from '../seccomp/index.js';
+import { hostArch } from '../seccomp/arch.js';
 import { checkTmpfs, parseBind, parseTmpfs, resolveBinds } from './binds.js';
 import { applyImageUser, imageCommand, resolveImage } from './image-run.js';
 import { buildPlan, type PlanRequest } from './plan.js';
 import { RunResources, type Measurements } from './run-resources.js';
 import { checkCommand, checkWorkdir, parseEnv, type RunSpec } from './run-spec.js';
 import { compileForRun } from './seccomp.js';
-import { filterRefusesSetidBits } from './setid-guard.js';
 import type { Watchdog } from './supervisor.js';
 import type { LaunchPlan, SeccompProgram } from './types.js';
 
@@ -53,8 +52,10 @@ export interface PreparedRun {
  * run's filter refuses setuid/setgid bits, checked on the compiled program (setid-guard.ts). A caller
  * cannot ask for it: `idmap` is always decided here.
  */
-function decideIdmap(binds: BindSpec[], asRoot: boolean, seccomp: SeccompProgram | null): BindSpec[] {
-  const allowed = asRoot && seccomp !== null && filterRefusesSetidBits(seccomp.program, hostArch());
+async function decideIdmap(binds: BindSpec[], asRoot: boolean, seccomp: SeccompProgram | null): Promise<BindSpec[]> {
+  const rw = binds.some((b) => b.mode === 'rw');
+  // the interpreter is loaded only when there is something to decide
+  const allowed = rw && asRoot && seccomp !== null && (await import('./setid-guard.js')).filterRefusesSetidBits(seccomp.program, hostArch());
   return binds.map((b) => ({ ...b, idmap: allowed && b.mode === 'rw' && statSync(b.source).isDirectory() }));
 }
 
@@ -89,13 +90,13 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   const asRoot = host.euid === 0;
   const slots = asRoot ? await import('../host/uid-slots.js') : null;
   const uidRange = slots ? slots.parseUidRange(spec.uidRange ?? process.env['SANDBOX_UID_RANGE']) : null;
-  const seccomp = policy.seccomp ? compileForRun(policy.seccomp, seccompBaseDir, host.kernel, host.euid) : null;
+  const seccomp = policy.seccomp ? await compileForRun(policy.seccomp, seccompBaseDir, host.kernel, host.euid) : null;
 
   // 4. The plan (pure). The launcher joins the run's cgroup: its files are known after acquire().
   let request: PlanRequest = {
     policy,
     argv: command,
-    binds: decideIdmap(binds, asRoot, seccomp),
+    binds: await decideIdmap(binds, asRoot, seccomp),
     tmpfs,
     workdir: checkWorkdir(spec.workdir ?? (image?.workingDir || policy.filesystem.workdir)),
     env,

@@ -4,7 +4,6 @@
  * everything, also after a failure; a supervisor killed with SIGKILL leaves a cgroup that the next run
  * (sweepStaleOnce) or `sandbox doctor --clean` removes.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { SandboxError } from '../errors.js';
@@ -78,8 +77,12 @@ async function makeSpare(key: string, limits: CgroupLimits): Promise<void> {
   }
 }
 
+let runs = 0;
+
+/** Unique within this process, which is all it needs to be: the group's name adds our pid and start time. */
 function newRunId(): string {
-  return `r${randomBytes(6).toString('hex')}`;
+  runs += 1;
+  return `r${runs.toString(36)}`;
 }
 
 /** After a SIGKILLed supervisor, the next run removes what it left (once per process). */

@@ -1,18 +1,29 @@
 /**
  * The policy's seccomp section → a BPF program for the plan, through the vendored generator
- * (src/seccomp) and its cache. The workload keeps no capabilities, so moby `includes.caps` rules never
- * apply; the kernel context is this host's.
+ * (src/seccomp). The workload keeps no capabilities, so moby `includes.caps` rules never apply; the
+ * kernel context is this host's.
  *
+ * A run almost always compiles what an earlier run compiled, so programs are kept by their exact
+ * inputs — the generator's version, the arch, the kernel, the section and, for a `{file}` section,
+ * that file's text:
+ *   - in memory, for the rest of the process (a judge runs one policy thousands of times);
+ *   - on disk, for the next process (every `sandbox exec` is one). An entry holds its inputs and is
+ *     used only when they match byte for byte, so finding one needs no parsing or hashing of the
+ *     profile — and not the compiler either, which is loaded on a miss only. The program it holds is
+ *     decoded and validated before use, as the generator's own cache does.
  * Cache trust: a cached program is handed to the kernel, so the cache directory must belong to the
  * user running `sandbox` and be writable by nobody else (0700). If it is not, the program is compiled
- * afresh and the cache is not used.
+ * afresh and no cache file is read or written.
  */
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { compileSeccomp, compileSeccompCached, hostArch, isSeccompError } from '../seccomp/index.js';
 import { SandboxError } from '../errors.js';
+import { hostArch } from '../seccomp/arch.js';
+import { decodeProgram, encodeProgram } from '../seccomp/bpf/insn.js';
+import { validateProgram } from '../seccomp/bpf/validate.js';
+import { isSeccompError } from '../seccomp/errors.js';
+import { GENERATOR_VERSION } from '../seccomp/version.js';
 import type { SeccompProgram } from './types.js';
 
 function cacheDir(euid: number): string {
@@ -40,39 +51,91 @@ function trustedCacheDir(euid: number): string | null {
   return trusted.get(dir)!;
 }
 
-/**
- * Programs this process already has, by everything they are compiled from: the section, the context
- * and — for a `{file}` section — that file's bytes (a digest of them: file times can miss an edit made
- * within the same clock tick), so an edited profile is compiled again. A judge runs the same policy
- * thousands of times; canonicalising and hashing its profile on every run cost more than the rest of
- * the plan (bench/launch.ts). Bounded: cleared when it grows past 64.
- */
-const programs = new Map<string, SeccompProgram>();
-
-function programKey(section: Record<string, unknown>, baseDir: string, kernel: string, euid: number): string {
-  let file = '';
+/** Everything the program is compiled from, as one string; null if the profile file cannot be read
+ * (then the compiler runs, and says what is wrong with it). */
+function inputsOf(section: Record<string, unknown>, baseDir: string, kernel: string): string | null {
+  let text: string | null = null;
   if (typeof section['file'] === 'string') {
-    file = createHash('sha256').update(readFileSync(resolve(baseDir, section['file']))).digest('hex');
+    try {
+      text = readFileSync(resolve(baseDir, section['file']), 'utf8');
+    } catch {
+      return null;
+    }
   }
-  return JSON.stringify([section, baseDir, kernel, euid, file]);
+  return JSON.stringify([GENERATOR_VERSION, hostArch(), kernel, baseDir, section, text]);
 }
 
-export function compileForRun(section: Record<string, unknown>, baseDir: string, kernel: string, euid: number): SeccompProgram {
-  const ctx = { arch: hostArch(), caps: [] as string[], kernel, baseDir };
-  const source = typeof section['file'] === 'string' ? String(section['file']) : 'inline';
+/** A file name for the inputs: two 32-bit FNV-1a lanes. Not a security boundary — an entry is used
+ * only if its stored inputs equal ours — just a spread of names. */
+function entryName(inputs: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x9e3779b9;
+  for (let i = 0; i < inputs.length; i++) {
+    const c = inputs.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  return `in-${(a >>> 0).toString(16).padStart(8, '0')}${(b >>> 0).toString(16).padStart(8, '0')}.json`;
+}
+
+interface DiskEntry { inputs: string; hash: string; program: string }
+
+function readEntry(path: string, inputs: string, source: string): SeccompProgram | null {
+  let e: DiskEntry;
   try {
-    let key: string | null = null;
-    try {
-      key = programKey(section, baseDir, kernel, euid);
-    } catch { /* an unreadable file: the compiler below says what is wrong with it */ }
-    const known = key ? programs.get(key) : undefined;
-    if (known) return known;
+    e = JSON.parse(readFileSync(path, 'utf8')) as DiskEntry;
+  } catch {
+    return null; // missing or damaged: compile
+  }
+  if (e?.inputs !== inputs || typeof e.hash !== 'string' || typeof e.program !== 'string') return null;
+  const program = Buffer.from(e.program, 'base64');
+  try {
+    // Never hand the launcher a program the kernel would refuse (a damaged or truncated entry).
+    const insns = decodeProgram(program);
+    if (validateProgram(insns).length > 0 || !encodeProgram(insns).equals(program)) return null;
+  } catch {
+    return null;
+  }
+  return { hash: e.hash, instructions: program.length / 8, program, source };
+}
+
+function writeEntry(dir: string, path: string, e: DiskEntry): void {
+  const tmp = join(dir, `.${process.pid}.${Date.now()}.${Math.random().toString(16).slice(2)}.tmp`);
+  try {
+    writeFileSync(tmp, JSON.stringify(e), { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, path); // atomic: a reader sees a whole entry or none
+  } catch {
+    try { unlinkSync(tmp); } catch { /* not created */ }
+    // not fatal: the next run compiles again
+  }
+}
+
+/** Programs this process already has, by inputs. Bounded: cleared when it grows past 64. */
+const programs = new Map<string, SeccompProgram>();
+
+async function compile(section: Record<string, unknown>, baseDir: string, kernel: string, dir: string | null, source: string): Promise<SeccompProgram> {
+  const { compileSeccomp, compileSeccompCached } = await import('../seccomp/index.js');
+  const ctx = { arch: hostArch(), caps: [] as string[], kernel, baseDir };
+  const r = dir ? compileSeccompCached(section, ctx, dir) : compileSeccomp(section, ctx);
+  return { hash: r.hash, instructions: r.program.length / 8, program: r.program, source };
+}
+
+export async function compileForRun(section: Record<string, unknown>, baseDir: string, kernel: string, euid: number): Promise<SeccompProgram> {
+  const source = typeof section['file'] === 'string' ? String(section['file']) : 'inline';
+  const inputs = inputsOf(section, baseDir, kernel);
+  const known = inputs !== null ? programs.get(inputs) : undefined;
+  if (known) return known;
+  try {
     const dir = trustedCacheDir(euid);
-    const r = dir ? compileSeccompCached(section, ctx, dir) : compileSeccomp(section, ctx);
-    const program = { hash: r.hash, instructions: r.program.length / 8, program: r.program, source };
-    if (key) {
+    const path = dir && inputs !== null ? join(dir, entryName(inputs)) : null;
+    let program = path ? readEntry(path, inputs!, source) : null;
+    if (!program) {
+      program = await compile(section, baseDir, kernel, dir, source);
+      if (path) writeEntry(dir!, path, { inputs: inputs!, hash: program.hash, program: program.program.toString('base64') });
+    }
+    if (inputs !== null) {
       if (programs.size >= 64) programs.clear();
-      programs.set(key, program);
+      programs.set(inputs, program);
     }
     return program;
   } catch (e) {

@@ -5,7 +5,12 @@
  * the host to the workspace's owner, possibly root, and a setuid bit there would be a privilege for
  * anyone who later runs that file.
  */
-import { archInfo, decodeAction, decodeProgram, runFilter, syscallNumber, type TargetArch } from '../seccomp/index.js';
+// The parts of the generator this needs, not its index: a run need not load the compiler.
+import { decodeAction } from '../seccomp/actions.js';
+import { archInfo, type TargetArch } from '../seccomp/arch.js';
+import { decodeProgram } from '../seccomp/bpf/insn.js';
+import { runFilter } from '../seccomp/bpf/interpreter.js';
+import { syscallNumber } from '../seccomp/syscalls.js';
 
 const SETID_MODES = [0o4755n, 0o2755n, 0o6755n, 0o4000n, 0o2000n];
 const O_CREAT = 0o100n;

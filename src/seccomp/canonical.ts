@@ -4,8 +4,11 @@
 import { createHash } from 'node:crypto';
 import { type ResolvedContext } from './policy/context.js';
 
-/** Bump when the generated program for the same input changes, so that cached programs are not reused. */
-export const GENERATOR_VERSION = 'seccomp-bpf-ts/1';
+// Bump GENERATOR_VERSION (version.ts) when the generated program for the same input changes, so
+// that cached programs are not reused.
+import { GENERATOR_VERSION } from './version.js';
+
+export { GENERATOR_VERSION };
 
 export function canonicalJson(v: unknown): string {
   if (v === null || typeof v === 'boolean' || typeof v === 'string') return JSON.stringify(v);

@@ -1,50 +1,92 @@
 /**
- * compileForRun remembers programs within the process (a judge runs one policy thousands of times),
- * but never past an edit: a `{file}` profile that changed is compiled again, inline sections are
- * told apart by their content, and a profile that became unreadable is an error, not a stale program.
+ * compileForRun keeps programs by their exact inputs (src/launch/seccomp.ts): in memory for the rest of
+ * the process, and on disk for the next process. Never past an edit: a `{file}` profile that changed is
+ * compiled again, inline sections are told apart by their content, and a profile that became
+ * unreadable is an error. On disk, an entry is used only if its stored inputs match and its program
+ * validates: a damaged entry, or one of the same name for other inputs, is compiled over.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { compileForRun } from '../../src/launch/seccomp.js';
 import { SandboxError } from '../../src/errors.js';
+import { ROOT } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sbx-seccomp-memo-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const kernel = '6.1.0';
 const euid = process.geteuid!();
+const CACHE = euid === 0 ? '/var/cache/sandbox/seccomp' : join(process.env['XDG_CACHE_HOME'] || join(process.env['HOME']!, '.cache'), 'sandbox/seccomp');
 
-function profile(errno: string): string {
-  return JSON.stringify({ defaultAction: 'errno', defaultErrno: errno, syscalls: [{ names: ['read', 'write', 'exit_group'], action: 'allow' }] });
+function profile(errno: string, comment = 'test'): string {
+  return JSON.stringify({ comment, defaultAction: 'errno', defaultErrno: errno, syscalls: [{ names: ['read', 'write', 'exit_group'], action: 'allow' }] });
 }
 
-test('the same file profile twice: the same program, served from memory', () => {
+/** compileForRun in a new process (nothing in memory): its hash and program. */
+function inFreshProcess(section: unknown): { hash: string; program: string } {
+  const code = `import { compileForRun } from ${JSON.stringify(join(ROOT, 'dist/src/launch/seccomp.js'))};
+    const p = await compileForRun(${JSON.stringify(section)}, ${JSON.stringify(dir)}, ${JSON.stringify(kernel)}, ${euid});
+    console.log(JSON.stringify({ hash: p.hash, program: p.program.toString('base64') }));`;
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' })) as { hash: string; program: string };
+}
+
+/** The disk entry whose stored inputs contain `marker`. */
+function entryWith(marker: string): string {
+  const found = readdirSync(CACHE).filter((f) => f.startsWith('in-') && readFileSync(join(CACHE, f), 'utf8').includes(marker));
+  assert.equal(found.length, 1, `one entry for ${marker}`);
+  return join(CACHE, found[0]!);
+}
+
+test('the same file profile twice: the same program, served from memory', async () => {
   writeFileSync(join(dir, 'a.json'), profile('EPERM'));
-  const first = compileForRun({ file: 'a.json' }, dir, kernel, euid);
-  const second = compileForRun({ file: 'a.json' }, dir, kernel, euid);
+  const first = await compileForRun({ file: 'a.json' }, dir, kernel, euid);
+  const second = await compileForRun({ file: 'a.json' }, dir, kernel, euid);
   assert.equal(second, first, 'the very same program object');
 });
 
-test('an edited file profile is compiled again, even at the same size and instant', () => {
+test('an edited file profile is compiled again, even at the same size and instant', async () => {
   writeFileSync(join(dir, 'b.json'), profile('EPERM'));
-  const before = compileForRun({ file: 'b.json' }, dir, kernel, euid);
+  const before = await compileForRun({ file: 'b.json' }, dir, kernel, euid);
   writeFileSync(join(dir, 'b.json'), profile('EBUSY'));
-  const after = compileForRun({ file: 'b.json' }, dir, kernel, euid);
+  const after = await compileForRun({ file: 'b.json' }, dir, kernel, euid);
   assert.notEqual(after.hash, before.hash);
   assert.ok(!after.program.equals(before.program), 'the new errno is in the program');
 });
 
-test('inline sections are told apart by content', () => {
-  const a = compileForRun(JSON.parse(profile('EPERM')), dir, kernel, euid);
-  const b = compileForRun(JSON.parse(profile('EACCES')), dir, kernel, euid);
+test('inline sections are told apart by content', async () => {
+  const a = await compileForRun(JSON.parse(profile('EPERM')), dir, kernel, euid);
+  const b = await compileForRun(JSON.parse(profile('EACCES')), dir, kernel, euid);
   assert.notEqual(a.hash, b.hash);
 });
 
-test('a profile file that disappeared is an error, not the remembered program', () => {
+test('a profile file that disappeared is an error, not the remembered program', async () => {
   writeFileSync(join(dir, 'c.json'), profile('EPERM'));
-  compileForRun({ file: 'c.json' }, dir, kernel, euid);
+  await compileForRun({ file: 'c.json' }, dir, kernel, euid);
   unlinkSync(join(dir, 'c.json'));
-  assert.throws(() => compileForRun({ file: 'c.json' }, dir, kernel, euid), (e: unknown) => e instanceof SandboxError && e.code === 'SECCOMP' && /cannot read/.test(e.message));
+  await assert.rejects(compileForRun({ file: 'c.json' }, dir, kernel, euid), (e: unknown) => e instanceof SandboxError && e.code === 'SECCOMP' && /cannot read/.test(e.message));
+});
+
+test('on disk: the next process gets the same program; a damaged entry or one for other inputs is compiled over', async () => {
+  const marker = `memo-disk-${process.pid}-${Date.now()}`;
+  const section = JSON.parse(profile('EPERM', marker)) as Record<string, unknown>;
+  const here = await compileForRun(section, dir, kernel, euid);
+  const expected = { hash: here.hash, program: here.program.toString('base64') };
+  const entry = entryWith(marker);
+  assert.deepEqual(inFreshProcess(section), expected, 'served from the disk entry');
+
+  // damaged: a load at a misaligned offset, which the kernel would refuse
+  const stored = JSON.parse(readFileSync(entry, 'utf8')) as { inputs: string; hash: string; program: string };
+  const bad = Buffer.from(stored.program, 'base64');
+  bad.writeUInt32LE(2, 4);
+  writeFileSync(entry, JSON.stringify({ ...stored, program: bad.toString('base64') }));
+  assert.deepEqual(inFreshProcess(section), expected, 'a damaged program is not used');
+
+  // the same name, other inputs (a name collision): another profile's valid program is not used
+  const other = await compileForRun(JSON.parse(profile('EACCES', `${marker}-other`)), dir, kernel, euid);
+  writeFileSync(entry, JSON.stringify({ inputs: 'other inputs', hash: other.hash, program: other.program.toString('base64') }));
+  assert.deepEqual(inFreshProcess(section), expected, 'an entry for other inputs is not used');
+  assert.equal((JSON.parse(readFileSync(entry, 'utf8')) as { inputs: string }).inputs.includes(marker), true, 'and it was rewritten for ours');
 });
