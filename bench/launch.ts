@@ -11,12 +11,15 @@
  *   library per-run ÷ bwrap per-run ≤ 1.0, and CLI − `node -e 0` ≤ 25 ms.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readlinkSync, lstatSync } from 'node:fs';
-import { cpus, loadavg, release } from 'node:os';
+import { existsSync, lstatSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/api.js';
+import { prepareRun } from '../src/launch/prepare.js';
+import { launcherPath } from '../src/launch/supervisor.js';
+import { encodePlan } from '../src/launch/wire.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(ROOT, 'dist/bin/sandbox.cjs');
@@ -67,11 +70,43 @@ function spawnConfig(label: string, cmd: string, args: string[]): Config {
   };
 }
 
+/**
+ * The floor under the CLI row: a fresh `node` that reads an already encoded strict plan and spawns
+ * the launcher on it — no argument parsing, no policy, no prepare, no supervision beyond the exit.
+ * Whatever the CLI costs above this row is the CLI's own; the distance from `node -e 0` to this row is
+ * what Node's start of child_process plus the sandbox itself cost, and no CLI can go below it.
+ */
+async function floorConfig(): Promise<{ config: Config; dispose(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sbx-bench-floor-'));
+  const prepared = await prepareRun({ policy: 'strict', command: ['/bin/true'] });
+  await prepared.acquire(); // the run's cgroup, shared by the floor's runs (each leaves it empty)
+  writeFileSync(join(dir, 'plan.bin'), encodePlan(prepared.plan));
+  const script = join(dir, 'floor.cjs');
+  writeFileSync(script, [
+    "const { spawn } = require('node:child_process');",
+    `const plan = require('node:fs').readFileSync(${JSON.stringify(join(dir, 'plan.bin'))});`,
+    `const c = spawn(${JSON.stringify(launcherPath())}, ['--parent-pid', String(process.pid)], { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], env: {} });`,
+    'c.stdio[3].end(plan);',
+    'c.stdio[4].resume();',
+    "c.on('exit', (code) => process.exit(code ?? 1));",
+  ].join('\n'));
+  return {
+    config: spawnConfig('floor: node spawning the launcher on a ready plan', process.execPath, [script]),
+    dispose: async () => {
+      await prepared.release();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const floor = await floorConfig();
+
 const configs: Config[] = [
   spawnConfig('/bin/true (bare)', '/bin/true', []),
   spawnConfig('bwrap --unshare-all, ro /usr', 'bwrap', bwrapArgs()),
   spawnConfig('node -e 0', process.execPath, ['-e', '0']),
   spawnConfig('sandbox exec --policy strict (CLI)', process.execPath, [CLI, 'exec', '--policy', 'strict', '--', '/bin/true']),
+  floor.config,
   {
     label: "run({policy:'strict'}) (library)",
     once: async () => {
@@ -135,7 +170,7 @@ async function main(): Promise<void> {
   console.log(`${'configuration'.padEnd(width)}  ${['mean', 'p50', 'p90', 'min', 'max'].map((h) => h.padStart(8)).join(' ')}   (ms)`);
   for (const r of rows) console.log(`${r.label.padEnd(width)}  ${[r.mean, r.p50, r.p90, r.min, r.max].map(fmt).join(' ')}`);
 
-  const [bare, bwrap, node, cliRow, lib] = rows as unknown as [Stats, Stats, Stats, Stats, Stats];
+  const [bare, bwrap, node, cliRow, floorRow, lib] = rows as unknown as [Stats, Stats, Stats, Stats, Stats, Stats];
   console.log('');
   console.log('goals:');
   console.log(`  library per-run ÷ bwrap:          mean ${(lib.mean / bwrap.mean).toFixed(2)}   p50 ${(lib.p50 / bwrap.p50).toFixed(2)}   (goal ≤ 1.00)`);
@@ -143,7 +178,13 @@ async function main(): Promise<void> {
   console.log('context:');
   console.log(`  overhead over bare /bin/true:     library ${(lib.p50 - bare.p50).toFixed(2)} ms, bwrap ${(bwrap.p50 - bare.p50).toFixed(2)} ms (p50)`);
   console.log(`  CLI ÷ library:                    ${(cliRow.p50 / lib.p50).toFixed(2)} (p50)`);
+  console.log(`  floor − node -e 0:                ${(floorRow.p50 - node.p50).toFixed(1)} ms (p50): the least any Node CLI can add`);
+  console.log(`  CLI − floor:                      ${(cliRow.p50 - floorRow.p50).toFixed(1)} ms (p50): the CLI's own cost`);
   console.log(`load average at end:   ${endLoad}`);
 }
 
-await main();
+try {
+  await main();
+} finally {
+  await floor.dispose();
+}
