@@ -174,9 +174,9 @@ export class RunResources {
       ? { usedNs: () => cg.cpuUsageNs() }
       : { usedNs: (initPid: number) => processTreeCpuNs(initPid) };
     const parallelism = Math.min(this.limits.cpus ?? Infinity, availableParallelism());
-    // When the budget is gone, stop the whole group through the cgroup first: that is immediate,
-    // while the launcher's teardown takes a few context switches.
-    this.cpuWatchdog = new CpuTimeWatchdog(this.limits.cpuTimeMs * 1e6, clock, parallelism, () => { if (cg) stopCgroupNow(cg); });
+    // When the budget is gone, stop the sandbox at once (its init, through the cgroup that proves it is
+    // still ours): that is immediate, while the launcher's teardown takes a few context switches.
+    this.cpuWatchdog = new CpuTimeWatchdog(this.limits.cpuTimeMs * 1e6, clock, parallelism, (initPid) => { if (cg) stopCgroupNow(cg, initPid); });
     this.watchdogs.push(this.cpuWatchdog);
   }
 

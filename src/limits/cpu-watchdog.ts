@@ -30,8 +30,8 @@ export class CpuTimeWatchdog implements Watchdog {
     private readonly clock: CpuClock,
     /** how many CPUs the sandbox can run on at once */
     private readonly parallelism: number,
-    /** called once when the limit is exceeded, before the generic kill (e.g. freeze the cgroup) */
-    private readonly onExceeded: () => void = () => {},
+    /** called once when the limit is exceeded, before the generic kill (e.g. stop the sandbox at once) */
+    private readonly onExceeded: (initPid: number) => void = () => {},
   ) {}
 
   start(ctx: { kill(reason: KillReason): void; initPid: number; setupCpuNs: number }): void {
@@ -60,7 +60,7 @@ export class CpuTimeWatchdog implements Watchdog {
     const remaining = this.budgetNs - used;
     if (remaining <= 0) {
       this.exceededAtNs = used;
-      this.onExceeded();
+      this.onExceeded(this.initPid);
       this.kill('cpu-time');
       return;
     }

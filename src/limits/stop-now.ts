@@ -1,41 +1,25 @@
 /**
- * Stop every task of a run's cgroup *now*, synchronously, when its CPU budget is found exhausted: each
- * millisecond between the detection and the kill is CPU the workload keeps burning past its limit.
- * The generic teardown (SIGTERM to the launcher → init killed → pid namespace killed) follows anyway;
- * this only closes the gap, so every step is best effort.
- *   v2: cgroup.kill (Linux 5.14) kills every task of the group at once.
- *   v1: SIGKILL every task listed in cgroup.procs. (Freezing first measured slower here — the
- *       freeze/thaw is work charged to the group — and a task forked meanwhile is still caught by the
- *       teardown: it is in the pid namespace that dies with init, and the cgroup's killAll at removal.)
- * The pids are read and signalled within microseconds; a pid freed in between could only be handed to
- * an unrelated process after the kernel's cyclic allocator wrapped around pid_max, which takes far longer.
+ * Stop a run's sandbox *now*, synchronously, when its CPU budget is found exhausted: each millisecond
+ * between the detection and the kill is CPU the workload keeps burning past its limit. The generic
+ * teardown (SIGTERM to the launcher → init killed → pid namespace killed) follows anyway; this only
+ * closes the gap, so every step is best effort.
+ *
+ * It SIGKILLs the sandbox's init: the kernel then kills every process of its pid namespace at once,
+ * and every process of the workload is in it. It must not kill the whole cgroup (cgroup.kill, or each
+ * pid of cgroup.procs): the launcher's outer process is in the group too, and killed it could not reap
+ * init, which would be left a zombie under the host's init. The pid is signalled only while it is a
+ * member of the run's group — so never once the launcher has reaped it and the pid could be reused.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunCgroup } from '../host/cgroup/index.js';
 
-function tryWrite(file: string, value: string): void {
+export function stopCgroupNow(cg: RunCgroup, initPid: number): void {
+  if (initPid <= 0) return;
   try {
-    writeFileSync(file, value);
+    const members = readFileSync(join(cg.path, 'cgroup.procs'), 'utf8').split('\n');
+    if (members.includes(String(initPid))) process.kill(initPid, 'SIGKILL');
   } catch {
-    // best effort: the generic teardown follows
-  }
-}
-
-export function stopCgroupNow(cg: RunCgroup): void {
-  if (cg.driver === 'v2') {
-    tryWrite(join(cg.path, 'cgroup.kill'), '1');
-    return;
-  }
-  try {
-    for (const pid of readFileSync(join(cg.path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  } catch {
-    // the group is going away already
+    // the group or init is gone already
   }
 }

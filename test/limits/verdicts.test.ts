@@ -75,6 +75,9 @@ for (const mode of modes()) {
       assert.equal(r.killReason, 'cpu-time');
       assert.ok(r.time.cpuMs! >= 300 && r.time.cpuMs! <= 310, `cpu ${r.time.cpuMs} ms (${r.time.cpuSource})`);
       assert.equal(r.limits['cpuTime']!.mechanism, cgroup ? 'cgroup-v1' : 'supervisor');
+      // the immediate stop kills init, not the launcher: nothing is left, not even a zombie init
+      // (the host uid's processes include zombies; rootless, the uid is the test user's own)
+      if (mode.user === null) assert.deepEqual(processesOfUid(r.hostUid!), [], `nothing runs as host uid ${r.hostUid}`);
     });
 
     test('sleep with a 300 ms wall limit → TO', async () => {
