@@ -182,6 +182,14 @@ let zygote: Zygote | null = null;
 
 /** Start a launcher through this process's zygote (started now if there is none, or it died). */
 export function launchThroughZygote(launcher: string, plan: Buffer, stdio: [StdioFd, StdioFd, StdioFd]): LauncherHandle {
-  if (!zygote?.alive) zygote = Zygote.start(launcher);
-  return zygote.launch(plan, stdio);
+  const current = zygote?.alive ? zygote : (zygote = Zygote.start(launcher));
+  try {
+    return current.launch(plan, stdio);
+  } catch (e) {
+    // It died since the last run and we had not heard yet (its exit is reported asynchronously):
+    // nothing of this run started, so a new zygote takes it.
+    if (current.alive) throw e;
+    zygote = Zygote.start(launcher);
+    return zygote.launch(plan, stdio);
+  }
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { run } from '../../src/api.js';
@@ -100,6 +100,20 @@ describe('run() through the zygote', { timeout: 120_000 }, () => {
     const next = await run({ command: ['echo', 'again'], stdout: 'buffer' });
     assert.equal(next.status, 'OK', next.message);
     assert.equal(next.stdout?.toString(), 'again\n');
+  });
+
+  test('a zygote that died between runs: the next run is taken by a new one', async () => {
+    assert.equal((await run({ command: ['true'], stdin: 'ignore' })).status, 'OK');
+    const [line] = zygotesOf(process.pid);
+    assert.ok(line, 'a zygote runs');
+    const pid = Number(line.trim().split(/\s+/)[0]);
+    process.kill(pid, 'SIGKILL');
+    // wait without yielding to the event loop, so this process has not yet heard of its exit
+    const dead = () => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z'; } catch { return true; } };
+    for (const start = Date.now(); !dead() && Date.now() - start < 5000;) { /* spin */ }
+    const r = await run({ command: ['echo', 'again'], stdout: 'buffer' });
+    assert.equal(r.status, 'OK', r.message);
+    assert.equal(r.stdout?.toString(), 'again\n');
   });
 
   test('rootless: an unprivileged process runs sandboxes through its zygote', () => {
