@@ -9,7 +9,7 @@ import { isSandboxError } from './errors.js';
 import { prepareRun, type Measurements, type PreparedRun, type RunSpec } from './launch/prepare.js';
 import { failureResult, type Result } from './launch/result.js';
 import { openStdio, type OutputOption, type StdinOption, type Stdio } from './launch/stdio.js';
-import { supervise } from './launch/supervisor.js';
+import { supervise, type LaunchOutcome } from './launch/supervisor.js';
 import { outcomeToResult } from './launch/verdict.js';
 
 export type { Result, Status, LimitReport, Mechanism } from './launch/result.js';
@@ -50,37 +50,12 @@ export async function run(opts: RunOptions): Promise<Result> {
   try {
     stdio = await openStdio(opts, prepared.limits.outputBytes, { stdout: process.stdout, stderr: process.stderr });
     await prepared.acquire();
-    const io = stdio;
-    prepared.watchdogs.push(io.limiter);
-    // The run's statistics are read as soon as the workload has exited, while the launcher is still
-    // tearing the namespaces down: that wait is free, and the teardown is not the workload's.
-    let measured: Promise<Measurements> | null = null;
-    const launcher = opts.launcher ?? 'zygote';
-    const outcome = await supervise({
-      plan: prepared.plan,
-      stdio: io.slots,
-      onSpawn: () => {
-        io.attach();
-        // a process that runs many sandboxes (the zygote's case) gets the next run's cgroup made now
-        if (launcher === 'zygote') prepared.prepareNext();
-      },
-      launcher,
-      onWorkloadExit: () => {
-        measured = prepared.measure();
-        measured.catch(() => { /* awaited below, where a failure is reported */ });
-      },
-      ...(prepared.wallTimeMs !== undefined ? { wallTimeMs: prepared.wallTimeMs } : {}),
-      // the same array: a run in a systemd scope adds its CPU watchdog once the scope exists
-      watchdogs: prepared.watchdogs,
-      wrapper: prepared.wrapper,
-      ...(prepared.beforePlan ? { beforePlan: prepared.beforePlan } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-    await io.drained();
-    const result = outcomeToResult(outcome, prepared, await (measured ?? prepared.measure()), io.limiter.exceeded);
-    if (opts.stdout === 'buffer') result.stdout = Buffer.concat(io.stdout);
-    if (opts.stderr === 'buffer') result.stderr = Buffer.concat(io.stderr);
-    if (io.limiter.exceeded) result.outputTruncated = true;
+    const { outcome, measurements } = await superviseRun(prepared, stdio, opts);
+    await stdio.drained();
+    const result = outcomeToResult(outcome, prepared, measurements, stdio.limiter.exceeded);
+    if (opts.stdout === 'buffer') result.stdout = Buffer.concat(stdio.stdout);
+    if (opts.stderr === 'buffer') result.stderr = Buffer.concat(stdio.stderr);
+    if (stdio.limiter.exceeded) result.outputTruncated = true;
     return result;
   } catch (e) {
     if (!isSandboxError(e)) throw e;
@@ -89,6 +64,38 @@ export async function run(opts: RunOptions): Promise<Result> {
     stdio?.close();
     await prepared.release();
   }
+}
+
+/**
+ * The launch, watched to its end, and the run's statistics. Two waits are put to use: while the
+ * launcher works, the next run's cgroup is made (a process that runs many sandboxes, the zygote's
+ * case); once the workload has exited, its statistics are read while the launcher still tears the
+ * namespaces down (that teardown is not the workload's).
+ */
+async function superviseRun(prepared: PreparedRun, io: Stdio, opts: RunOptions): Promise<{ outcome: LaunchOutcome; measurements: Measurements }> {
+  const launcher = opts.launcher ?? 'zygote';
+  let measured: Promise<Measurements> | null = null;
+  prepared.watchdogs.push(io.limiter);
+  const outcome = await supervise({
+    plan: prepared.plan,
+    stdio: io.slots,
+    launcher,
+    onSpawn: () => {
+      io.attach();
+      if (launcher === 'zygote') prepared.prepareNext();
+    },
+    onWorkloadExit: () => {
+      measured = prepared.measure();
+      measured.catch(() => { /* awaited below, where a failure is reported */ });
+    },
+    ...(prepared.wallTimeMs !== undefined ? { wallTimeMs: prepared.wallTimeMs } : {}),
+    // the same array: a run in a systemd scope adds its CPU watchdog once the scope exists
+    watchdogs: prepared.watchdogs,
+    wrapper: prepared.wrapper,
+    ...(prepared.beforePlan ? { beforePlan: prepared.beforePlan } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  return { outcome, measurements: await (measured ?? prepared.measure()) };
 }
 
 /** Build the LaunchPlan without running anything (what `sandbox exec --dry-run` prints). */
