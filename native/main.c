@@ -308,6 +308,12 @@ int main(int argc, char **argv) {
       return 125;
     }
   }
+  /* Nothing the supervisor's process let leak without close-on-exec stays open here: the zygote keeps
+   * its socket, event pipe and stderr (0-2), a launcher its stdio, plan and report fds (0-4). */
+  if (syscall(SYS_close_range, zygote ? 3u : 5u, ~0u, 0u) < 0 && errno != ENOSYS) {
+    fprintf(stderr, "sandbox-launcher: close_range: %s\n", strerror(errno));
+    return 125;
+  }
   if (zygote) {
     /* argv's strings are contiguous: the zygote retitles its forked runs in this area */
     char *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;

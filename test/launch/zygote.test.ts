@@ -118,7 +118,11 @@ describe('the zygote protocol', { timeout: 60_000 }, () => {
   test('a run request with the wrong number of fds is refused, and the fds it carried are closed', async () => {
     const z = startZygote();
     try {
+      // a malformed record, answered once the zygote is in its loop: only then are its fds all open
+      send(z, Buffer.alloc(8));
+      assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.REFUSED, runId: 0, value: EPROTO });
       const before = openFds(z.child.pid!);
+      assert.deepEqual(before, [0, 1, 2, 3], 'its socket, event pipe, stderr and signalfd: nothing inherited');
       const [r, w] = pipe();
       send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, 7), [r, w]);
       closeSync(r);
