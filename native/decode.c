@@ -115,7 +115,7 @@ static int scan(const uint8_t *buf, size_t len, struct counts *n, uint32_t *bad)
       case TAG_ARGV: count = &n->argv; break;
       case TAG_END: if (rlen != 0) return DEC_BAD_RECORD; saw_end = 1; break;
       case TAG_NAMESPACES: case TAG_ID_MAP: case TAG_HOSTNAME:
-      case TAG_ROOT: case TAG_CWD: case TAG_SECCOMP: case TAG_UID_SLOTS: break;
+      case TAG_ROOT: case TAG_CWD: case TAG_SECCOMP: case TAG_UID_SLOTS: case TAG_RELAY: break;
       default: return DEC_UNKNOWN_TAG;
     }
     uint32_t max = (tag == TAG_ARGV || tag == TAG_ENV) ? PLAN_MAX_ARGS : PLAN_MAX_ITEMS;
@@ -158,7 +158,7 @@ static int decode_mount(struct cursor *c, struct mount_entry *m) {
 static int decode_records(const uint8_t *buf, size_t len, struct plan *p, uint32_t *bad) {
   size_t off = 8;
   uint32_t index = 0;
-  int seen[TAG_UID_SLOTS + 1] = {0};
+  int seen[TAG_RELAY + 1] = {0};
   while (off < len) {
     uint16_t tag;
     uint32_t rlen;
@@ -247,6 +247,10 @@ static int decode_records(const uint8_t *buf, size_t len, struct plan *p, uint32
         }
         if ((rc = take_string(&c, PLAN_MAX_STRING, &p->slot_dir))) break;
         rc = check_host_path(p->slot_dir);
+        break;
+      case TAG_RELAY:
+        if ((rc = take(&c, &p->relay, 4))) break;
+        if (p->relay & ~(uint32_t)(RELAY_STDOUT | RELAY_STDERR)) rc = DEC_BAD_VALUE;
         break;
       case TAG_END:
         break;

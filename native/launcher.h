@@ -53,6 +53,13 @@ enum plan_tag {
   TAG_UID_SLOTS = 15,   /* u32 first uid, u32 count, string lock dir: as root, the host uid (and gid) is
                            the first free slot of the range, held by flock for the sandbox's lifetime;
                            it replaces ID_MAP's host ids */
+  TAG_RELAY = 16,       /* u32 mask of RELAY_*: the workload's fd is a pipe of A's, which A copies to
+                           its own fd of that number (for a supervisor whose ends are sockets) */
+};
+
+enum relay_mask {
+  RELAY_STDOUT = 1u << 1,
+  RELAY_STDERR = 1u << 2,
 };
 
 enum root_kind {
@@ -115,6 +122,7 @@ enum step {
   STEP_WAIT = 28,
   STEP_DUMPABLE = 29,
   STEP_UID_SLOT = 30,       /* errno EBUSY: every slot of the range is held */
+  STEP_RELAY = 31,          /* index = the relayed fd (+10 in init) */
 };
 
 /* Decoder error reasons (reported as errno-field values with STEP_DECODE). */
@@ -207,6 +215,7 @@ struct plan {
   const uint8_t *seccomp; uint32_t seccomp_len;
   uint32_t slot_first, slot_count;       /* slot_count > 0: choose the host uid from this range */
   const char *slot_dir;
+  uint32_t relay;                        /* RELAY_* mask */
 };
 
 /* decode.c */
@@ -241,6 +250,16 @@ int run_outer(long parent_pid, int check_only);
 
 /* zygote.c: the long-lived process that forks an A per request */
 int run_zygote(long parent_pid, char *argv_area, size_t argv_len);
+
+/* relay.c: A, when the plan asks for it */
+struct relays {
+  int read_end[3];  /* A's end of each relayed fd's pipe, -1 if not relayed */
+  int write_end[3]; /* the workload's end, until B has it */
+};
+void relays_open(const struct plan *p, struct relays *r);
+void relays_attach(struct relays *r);  /* B: the write ends become fds 1 and 2 */
+void relays_parent(struct relays *r);  /* A after clone: drop the write ends */
+void relays_run(struct relays *r);     /* A: copy until every relayed pipe is at end of stream */
 
 /* netns.c */
 void bring_up_loopback(void);

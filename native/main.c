@@ -265,13 +265,18 @@ int run_outer(long parent_pid, int check_only) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
 
+  struct relays relays;
+  relays_open(&plan, &relays);
+
   /* Raw clone with a NULL stack behaves like fork, into the new namespaces. */
   pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)plan.clone_flags | SIGCHLD, NULL, NULL, NULL, 0UL);
   if (pid < 0) fail(STEP_CLONE, errno, 0);
   if (pid == 0) {
     close(sync[1]);
+    relays_attach(&relays);
     run_init(&plan, sync[0], idmapped_trees);
   }
+  relays_parent(&relays);
   init_pid = pid;
   close(sync[0]);
   for (uint32_t i = 0; i < plan.n_mounts; i++)
@@ -287,6 +292,7 @@ int run_outer(long parent_pid, int check_only) {
   report_started((uint32_t)pid);
   if (write(sync[1], "g", 1) != 1) fail(STEP_SYNC, errno, 2);
   report_setup(1, own_cpu_us() - cpu_at_join);
+  relays_run(&relays);
 
   int status;
   while (waitpid(pid, &status, 0) < 0)

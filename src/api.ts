@@ -48,7 +48,7 @@ export async function run(opts: RunOptions): Promise<Result> {
   }
   let stdio: Stdio | null = null;
   try {
-    stdio = await openStdio(opts, prepared.limits.outputBytes, { stdout: process.stdout, stderr: process.stderr });
+    stdio = await openStdio(opts, prepared.limits.outputBytes, { stdout: process.stdout, stderr: process.stderr }, opts.launcher === 'spawn');
     await prepared.acquire();
     const { outcome, measurements } = await superviseRun(prepared, stdio, opts);
     await stdio.drained();
@@ -79,9 +79,10 @@ async function superviseRun(prepared: PreparedRun, io: Stdio, opts: RunOptions):
   const outcome = await supervise({
     plan: prepared.plan,
     stdio: io.slots,
+    relay: io.relay,
     launcher,
-    onSpawn: () => {
-      io.attach();
+    onSpawn: (childStdio) => {
+      io.attach(childStdio);
       if (launcher === 'zygote') prepared.prepareNext();
     },
     onWorkloadExit: () => {

@@ -80,6 +80,8 @@ export function failureMessage(f: LaunchFailure, plan: LaunchPlan): string {
       return `cannot set resource limit ${plan.rlimits[f.index]?.resource ?? f.index}: ${e}`;
     case 'SECCOMP':
       return `the kernel refused the seccomp filter: ${e}`;
+    case 'RELAY':
+      return `cannot set up the pipe for the workload's ${['stdin', 'stdout', 'stderr'][f.index % 10] ?? 'output'}: ${e}`;
     default:
       return `sandbox setup failed at step ${f.step.toLowerCase().replace(/_/g, ' ')}: ${e}`;
   }

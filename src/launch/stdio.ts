@@ -1,9 +1,14 @@
 /**
  * The workload's stdin/stdout/stderr. Passed through untouched ('inherit') when nothing needs to see
- * the bytes; otherwise each stream is a real pipe (pipe2, not the socketpair Node's spawn would make,
- * so that `open("/dev/stdout")` works inside as it does for a shell pipeline) that the supervisor
- * reads: to capture it ('buffer'), forward it to a stream, and count it against the output limit.
- * When the limit is exceeded the sandbox is killed (status OL) and nothing past the limit is kept.
+ * the bytes; otherwise each stream is a real pipe that the supervisor reads: to capture it ('buffer'),
+ * forward it to a stream, and count it against the output limit. When the limit is exceeded the
+ * sandbox is killed (status OL) and nothing past the limit is kept.
+ *
+ * Real pipes, not the socketpairs Node's spawn makes, so that `open("/dev/stdout")` works inside as it
+ * does in a shell pipeline. Two ways to get them: pipe2 through koffi (the zygote's runs: koffi is
+ * loaded there anyway), or — when the launcher is spawned, as the CLI does — the launcher makes the
+ * output pipes itself and relays them to the sockets it was given (native/relay.c), which spares a
+ * one-run process the ~13 ms of loading koffi.
  */
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
@@ -46,9 +51,12 @@ export class OutputLimiter implements Watchdog {
 
 export interface Stdio {
   slots: [StdioSlot, StdioSlot, StdioSlot];
+  /** outputs the launcher must relay from pipes of its own (their slots are 'pipe') */
+  relay: ('stdout' | 'stderr')[];
   limiter: OutputLimiter;
-  /** after spawn: close our copies of the child's pipe ends and start moving data */
-  attach(): void;
+  /** after spawn: close our copies of the child's pipe ends and start moving data (childStdio: the
+   * spawned launcher's stdio streams, for relayed outputs) */
+  attach(childStdio?: readonly (Readable | Writable | null | undefined)[]): void;
   /** resolves when every output pipe reached EOF (the sandbox, daemons included, is gone) */
   drained(): Promise<void>;
   stdout: Buffer[];
@@ -65,6 +73,8 @@ export async function openStdio(
   opts: { stdin?: StdinOption; stdout?: OutputOption; stderr?: OutputOption },
   outputLimit: number | undefined,
   inherit: { stdout: Writable; stderr: Writable },
+  /** the launcher is spawned (it can relay outputs; see above) */
+  spawned = false,
 ): Promise<Stdio> {
   const limiter = new OutputLimiter(outputLimit);
   const stdout: Buffer[] = [];
@@ -73,22 +83,38 @@ export async function openStdio(
   const ours: Socket[] = [];
   const done: Promise<void>[] = [];
   const needsPipe = (o: OutputOption | undefined) => !(o === undefined || o === 'ignore' || o === 'inherit') || (outputLimit !== undefined && o !== 'ignore');
-  const mustPipeInput = typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin) || (typeof opts.stdin === 'object' && opts.stdin !== null);
-  const pipe = needsPipe(opts.stdout) || needsPipe(opts.stderr) || mustPipeInput ? await loadPipe() : null;
+  // a string is input to send, except the two names of what to do instead
+  const mustPipeInput = (typeof opts.stdin === 'string' && opts.stdin !== 'inherit' && opts.stdin !== 'ignore') ||
+    Buffer.isBuffer(opts.stdin) || (typeof opts.stdin === 'object' && opts.stdin !== null);
+  const relayOutputs = spawned;
+  const pipe = (!relayOutputs && (needsPipe(opts.stdout) || needsPipe(opts.stderr))) || mustPipeInput ? await loadPipe() : null;
+  const relay: ('stdout' | 'stderr')[] = [];
+  const relayed = new Map<number, (stream: Readable) => void>();
 
-  const output = (opt: OutputOption | undefined, sink: Buffer[], fallback: Writable): StdioSlot => {
-    if (!pipe || !needsPipe(opt)) return opt === 'ignore' ? 'ignore' : 'inherit';
-    const [r, w] = pipe();
+  const output = (fd: 1 | 2, opt: OutputOption | undefined, sink: Buffer[], fallback: Writable): StdioSlot => {
+    if (!needsPipe(opt)) return opt === 'ignore' ? 'ignore' : 'inherit';
+    const target = opt === 'buffer' ? null : opt && typeof opt === 'object' ? opt : fallback;
+    const read = (reader: Readable) => {
+      reader.on('data', (chunk: Buffer) => {
+        const kept = limiter.accept(chunk);
+        if (kept.length === 0) return;
+        if (target) target.write(kept);
+        else sink.push(kept);
+      });
+    };
+    if (relayOutputs) {
+      relay.push(fd === 1 ? 'stdout' : 'stderr');
+      done.push(new Promise((resolve) => relayed.set(fd, (stream) => {
+        read(stream);
+        stream.on('close', () => resolve());
+      })));
+      return 'pipe';
+    }
+    const [r, w] = pipe!();
     childEnds.push(w);
     const reader = new Socket({ fd: r, readable: true, writable: false });
     ours.push(reader);
-    const target = opt === 'buffer' ? null : opt && typeof opt === 'object' ? opt : fallback;
-    reader.on('data', (chunk: Buffer) => {
-      const kept = limiter.accept(chunk);
-      if (kept.length === 0) return;
-      if (target) target.write(kept);
-      else sink.push(kept);
-    });
+    read(reader);
     done.push(new Promise((resolve) => { reader.on('close', () => resolve()); }));
     return w;
   };
@@ -107,15 +133,20 @@ export async function openStdio(
     return r;
   };
 
-  const slots: [StdioSlot, StdioSlot, StdioSlot] = [input(), output(opts.stdout, stdout, inherit.stdout), output(opts.stderr, stderr, inherit.stderr)];
+  const slots: [StdioSlot, StdioSlot, StdioSlot] = [input(), output(1, opts.stdout, stdout, inherit.stdout), output(2, opts.stderr, stderr, inherit.stderr)];
   return {
     slots,
+    relay,
     limiter,
     stdout,
     stderr,
-    attach() {
+    attach(childStdio) {
       // The child has its copies now; ours must go, or EOF never comes.
       for (const fd of childEnds.splice(0)) closeSync(fd);
+      for (const [fd, connect] of relayed) {
+        const stream = childStdio?.[fd];
+        if (stream) connect(stream as Readable);
+      }
     },
     drained: () => Promise.all(done).then(() => undefined),
     close() {

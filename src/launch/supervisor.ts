@@ -24,8 +24,9 @@ export interface Watchdog {
   stop(): void;
 }
 
-/** How one of the workload's stdio fds is provided: the supervisor's own, none, a pipe, or an fd. */
-export type StdioSlot = StdioFd;
+/** How one of the workload's stdio fds is provided: the supervisor's own, none, an fd, or (spawned
+ * launcher only) a socket of Node's spawn that the launcher relays a pipe to (`relay`). */
+export type StdioSlot = StdioFd | 'pipe';
 
 export interface SuperviseRequest {
   plan: LaunchPlan;
@@ -35,8 +36,11 @@ export interface SuperviseRequest {
    * made for the launcher's new scope) */
   beforePlan?: (pid: number) => Promise<LaunchPlan>;
   stdio: [StdioSlot, StdioSlot, StdioSlot];
-  /** called once the launcher holds its stdio fds (our copies of pipe ends can be closed) */
-  onSpawn?: () => void;
+  /** outputs the launcher relays from pipes of its own to its 'pipe' slots (native/relay.c) */
+  relay?: ('stdout' | 'stderr')[];
+  /** called once the launcher holds its stdio fds (our copies of pipe ends can be closed); a spawned
+   * launcher's stdio streams come with it */
+  onSpawn?: (childStdio?: readonly (Readable | Writable | null | undefined)[]) => void;
   /** 'zygote': fork it from this process's zygote (zygote.ts), for processes that run many sandboxes;
    * 'spawn': spawn it from Node (a process that runs one, like the CLI; always with a wrapper) */
   launcher?: 'zygote' | 'spawn';
@@ -103,12 +107,13 @@ function spawnLauncher(req: SuperviseRequest, launcher: string, onFailure: (e: u
   child.on('error', (e) => onFailure(new SandboxError('LAUNCH_FAILED', `cannot start the launcher ${launcher}: ${e.message}`)));
   const planPipe = child.stdio[3] as Writable;
   planPipe.on('error', () => { /* the launcher died early; its exit and reports tell why */ });
+  const withRelay = (plan: LaunchPlan): LaunchPlan => (req.relay?.length ? { ...plan, relay: req.relay } : plan);
   if (!req.beforePlan || child.pid === undefined) {
-    planPipe.end(encodePlan(req.plan));
+    planPipe.end(encodePlan(withRelay(req.plan)));
   } else {
     // The launcher waits for its plan on fd 3; nothing has run yet if this fails.
     req.beforePlan(child.pid).then(
-      (plan) => planPipe.end(encodePlan(plan)),
+      (plan) => planPipe.end(encodePlan(withRelay(plan))),
       (e: unknown) => {
         child.kill('SIGKILL');
         child.once('exit', () => onFailure(e));
@@ -117,6 +122,7 @@ function spawnLauncher(req: SuperviseRequest, launcher: string, onFailure: (e: u
   }
   return {
     pid: child.pid,
+    stdio: child.stdio,
     reports: child.stdio[4] as Readable,
     kill: (signal) => { child.kill(signal); },
     onExit: (cb) => { child.on('exit', cb); },
@@ -126,12 +132,13 @@ function spawnLauncher(req: SuperviseRequest, launcher: string, onFailure: (e: u
 /** The zygote path for runs that need no wrapper (one fork of a small process instead of a spawn from Node). */
 async function zygoteLauncher(req: SuperviseRequest, launcher: string): Promise<LauncherHandle> {
   const { launchThroughZygote } = await import('./zygote.js');
-  return launchThroughZygote(launcher, encodePlan(req.plan), req.stdio);
+  if (req.stdio.includes('pipe') || req.relay?.length) throw new Error('internal: relayed outputs need a spawned launcher');
+  return launchThroughZygote(launcher, encodePlan(req.plan), req.stdio as [StdioFd, StdioFd, StdioFd]);
 }
 
 export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
   const launcher = launcherPath();
-  const viaZygote = req.launcher === 'zygote' && !req.wrapper && !req.beforePlan;
+  const viaZygote = req.launcher === 'zygote' && !req.wrapper && !req.beforePlan && !req.relay?.length;
   const zygoteHandle = viaZygote ? await zygoteLauncher(req, launcher) : null;
   return new Promise((resolvePromise, reject) => {
     const outcome: LaunchOutcome = {
@@ -219,6 +226,6 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
       outcome.launcherSignal = signal;
       finish();
     });
-    req.onSpawn?.();
+    req.onSpawn?.(child.stdio);
   });
 }

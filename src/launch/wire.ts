@@ -12,7 +12,7 @@ export const PLAN_MAGIC = 0x31584253;
 
 export const TAG = {
   NAMESPACES: 1, ID_MAP: 3, HOSTNAME: 4, CGROUP_PROCS: 5, BIND_SOURCE: 6, ROOT: 7, MOUNT: 8,
-  RLIMIT: 9, ENV: 10, CWD: 11, ARGV: 12, SECCOMP: 13, END: 14, UID_SLOTS: 15,
+  RLIMIT: 9, ENV: 10, CWD: 11, ARGV: 12, SECCOMP: 13, END: 14, UID_SLOTS: 15, RELAY: 16,
 } as const;
 
 export const ROOT_KIND = { TMPFS: 0, IMAGE_RO: 1, IMAGE_OVERLAY: 2 } as const;
@@ -36,7 +36,7 @@ export const STEP = {
   CLONE: 7, SYNC: 8, ID_MAP: 9, HOSTNAME: 10, MOUNT_PRIVATE: 11, ROOT: 12, MOUNT: 13, PIVOT_ROOT: 14,
   ROOT_READONLY: 15, LOOPBACK: 16, FORK: 17, SETSID: 18, RLIMIT: 19, CHDIR: 20, CLOSE_FDS: 21,
   SECUREBITS: 22, CAPS: 23, NO_NEW_PRIVS: 24, SECCOMP: 25, FIND_EXECUTABLE: 26, EXEC: 27, WAIT: 28,
-  DUMPABLE: 29, UID_SLOT: 30,
+  DUMPABLE: 29, UID_SLOT: 30, RELAY: 31,
 } as const;
 export type StepName = keyof typeof STEP;
 
@@ -44,6 +44,8 @@ export const DECODE_ERROR = {
   OK: 0, TRUNCATED: 1, BAD_MAGIC: 2, BAD_LENGTH: 3, UNKNOWN_TAG: 4, BAD_RECORD: 5, BAD_STRING: 6,
   TOO_MANY: 7, DUPLICATE: 8, MISSING: 9, BAD_VALUE: 10, BAD_PATH: 11, NO_END: 12,
 } as const;
+
+export const RELAY = { stdout: 1 << 1, stderr: 1 << 2 } as const;
 
 export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6 } as const;
 export const REPORT_SIZE = 16;
@@ -142,6 +144,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
     const s = plan.uidSlots;
     w.record(TAG.UID_SLOTS, Buffer.concat([u32(s.first, s.count), lenPrefixed(Buffer.from(s.lockDir))]));
   }
+  if (plan.relay?.length) w.record(TAG.RELAY, u32(plan.relay.reduce((m, o) => m | RELAY[o], 0)));
   return w.finish();
 }
 

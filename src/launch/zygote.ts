@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { SandboxError } from '../errors.js';
 import { memfd, pipe, seqpacketPair } from '../host/libc.js';
 import { sendWithFds } from './fdpass.js';
@@ -25,6 +25,8 @@ import {
 /** A launcher (A) as the supervisor sees it, however it was started. */
 export interface LauncherHandle {
   pid: number | undefined;
+  /** a spawned launcher's stdio streams (relayed outputs are read from them) */
+  stdio?: readonly (Readable | Writable | null | undefined)[];
   /** the read end of its report pipe (fd 4) */
   reports: Readable;
   kill(signal: 'SIGTERM' | 'SIGKILL'): void;

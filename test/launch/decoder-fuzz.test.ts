@@ -10,13 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { buildPlan, type PlanRequest } from '../../src/launch/plan.js';
-import { decodeReport, encodePlan, REPORT_SIZE, STEP, TAG } from '../../src/launch/wire.js';
+import { DECODE_ERROR, decodeReport, encodePlan, REPORT_SIZE, STEP, TAG } from '../../src/launch/wire.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import { LAUNCHER, ROOT } from '../helpers/cli.js';
 
 const ASAN = join(ROOT, 'native/build/sandbox-launcher-asan');
 
-function validPlan(): Buffer {
+function validPlan(relay?: ('stdout' | 'stderr')[]): Buffer {
   const { policy } = loadPolicy('default');
   const req: PlanRequest = {
     policy, argv: ['/bin/echo', 'hi'], binds: [{ source: '/srv', target: '/srv', mode: 'ro' }], tmpfs: [], workdir: '/tmp',
@@ -25,7 +25,19 @@ function validPlan(): Buffer {
     extraRlimits: [],
     host: { euid: 1001, egid: 1001, kernel: '6.1', hardLimits: {}, entries: { '/usr': { kind: 'dir' }, '/bin': { kind: 'symlink', target: 'usr/bin' }, '/dev/null': { kind: 'other' } } },
   };
-  return encodePlan(buildPlan(req));
+  const plan = buildPlan(req);
+  return encodePlan(relay ? { ...plan, relay } : plan);
+}
+
+/** The plan with one more record inserted before its end record (the header's length adjusted). */
+function withRecord(plan: Buffer, tag: number, payload: Buffer): Buffer {
+  const record = Buffer.alloc(8 + payload.length);
+  record.writeUInt16LE(tag, 0);
+  record.writeUInt32LE(payload.length, 4);
+  payload.copy(record, 8);
+  const out = Buffer.concat([plan.subarray(0, plan.length - 8), record, plan.subarray(plan.length - 8)]);
+  out.writeUInt32LE(out.length, 4);
+  return out;
 }
 
 interface Outcome { code: number | null; signal: NodeJS.Signals | null; stderr: string; reports: Buffer }
@@ -73,6 +85,23 @@ test('the valid plan is accepted', async () => {
   const o = await check(ASAN, validPlan());
   assert.equal(o.code, 0, o.stderr);
   assert.equal(o.reports.length, 0);
+});
+
+test('output relays: the known outputs are accepted; another bit, or the record twice, is refused', async () => {
+  assert.equal((await check(ASAN, validPlan(['stdout', 'stderr']))).code, 0);
+  const mask = (m: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(m, 0); return b; };
+  for (const [what, plan, reason] of [
+    ['stdin bit', withRecord(validPlan(), TAG.RELAY, mask(1)), DECODE_ERROR.BAD_VALUE],
+    ['high bit', withRecord(validPlan(), TAG.RELAY, mask(0x80000000)), DECODE_ERROR.BAD_VALUE],
+    ['short record', withRecord(validPlan(), TAG.RELAY, Buffer.alloc(2)), DECODE_ERROR.BAD_RECORD],
+    ['twice', withRecord(validPlan(['stdout']), TAG.RELAY, mask(2)), DECODE_ERROR.DUPLICATE],
+  ] as const) {
+    const o = await check(ASAN, plan);
+    assertHandled(o, what);
+    assert.equal(o.code, 125, `${what} is refused`);
+    const r = decodeReport(o.reports);
+    assert.equal(r.type === 'error' && r.errno, reason, what);
+  }
 });
 
 test('every truncation of the plan is refused as truncated, not run', async () => {

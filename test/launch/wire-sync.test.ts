@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ATTR, DECODE_ERROR, OP, PLAN_MAGIC, REPORT, ROOT_KIND, STEP, TAG, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RUN_FDS } from '../../src/launch/wire.js';
+import { ATTR, DECODE_ERROR, OP, PLAN_MAGIC, RELAY, REPORT, ROOT_KIND, STEP, TAG, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RUN_FDS } from '../../src/launch/wire.js';
 import { ROOT } from '../helpers/cli.js';
 
 const header = readFileSync(join(ROOT, 'native/launcher.h'), 'utf8');
@@ -40,6 +40,7 @@ test('root kinds', () => assert.deepEqual(cEnum('ROOT_'), { ...ROOT_KIND }));
 test('steps', () => assert.deepEqual(cEnum('STEP_'), { ...STEP }));
 test('decode errors', () => assert.deepEqual(cEnum('DEC_'), { ...DECODE_ERROR }));
 test('report types', () => assert.deepEqual(cEnum('REPORT_'), { ...REPORT }));
+test('relayed outputs', () => assert.deepEqual(cEnum('RELAY_'), upper(RELAY)));
 test('magic', () => assert.match(header, new RegExp(`PLAN_MAGIC 0x${PLAN_MAGIC.toString(16)}u`)));
 test('zygote requests and events', () => {
   assert.deepEqual(cEnum('ZY_'), { ...ZYGOTE_OP });

@@ -1,0 +1,99 @@
+/*
+ * Output relays (TAG_RELAY), in A. A supervisor that can only hand us sockets for the workload's
+ * stdout and stderr (Node's spawn makes socketpairs) asks for this: the workload then writes to a real
+ * pipe — so `echo x > /dev/stdout` works inside, as in any shell pipeline, where a socket would give
+ * ENXIO — and A copies each pipe to its own fd of the same number with splice(2), which moves pages
+ * without a copy through user space. A copies until every pipe is at end of stream: that is when the
+ * last process that could write to it is gone, which is the whole sandbox (every writer is in its pid
+ * namespace). No data is looked at or changed.
+ */
+#define _GNU_SOURCE
+#include "launcher.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+static const uint32_t RELAY_BIT[3] = {0, RELAY_STDOUT, RELAY_STDERR};
+
+void relays_open(const struct plan *p, struct relays *r) {
+  for (int fd = 0; fd < 3; fd++) {
+    r->read_end[fd] = r->write_end[fd] = -1;
+    if (!(p->relay & RELAY_BIT[fd])) continue;
+    int ends[2];
+    if (pipe2(ends, O_CLOEXEC) < 0) fail(STEP_RELAY, errno, (uint32_t)fd);
+    /* As root the pipe would be root's, and the workload (its slot uid) could not reopen it through
+     * /dev/stdout; make it the workload's, as it is rootless. */
+    if (geteuid() == 0 && fchown(ends[1], p->host_uid, p->host_gid) < 0) fail(STEP_RELAY, errno, (uint32_t)fd + 20);
+    r->read_end[fd] = ends[0];
+    r->write_end[fd] = ends[1];
+  }
+}
+
+void relays_attach(struct relays *r) {
+  for (int fd = 1; fd < 3; fd++) {
+    if (r->write_end[fd] < 0) continue;
+    /* dup2 clears close-on-exec: the workload inherits this end as its fd */
+    if (dup2(r->write_end[fd], fd) < 0) fail(STEP_RELAY, errno, (uint32_t)fd + 10);
+    close(r->write_end[fd]);
+    close(r->read_end[fd]);
+  }
+}
+
+void relays_parent(struct relays *r) {
+  for (int fd = 1; fd < 3; fd++)
+    if (r->write_end[fd] >= 0) close(r->write_end[fd]);
+  /* A write to a supervisor that is gone must not kill A before it has reaped init (B was cloned
+   * already, with the default disposition). */
+  signal(SIGPIPE, SIG_IGN);
+}
+
+/* Move what is in the pipe to `out`. Returns 0 to go on, -1 when this relay is over (end of stream, or
+ * the supervisor's end is gone: then the workload's next write fails with EPIPE, as it would if the
+ * supervisor had closed a pipe it read). */
+static int move(int in, int out) {
+  ssize_t n = splice(in, NULL, out, NULL, 1 << 16, SPLICE_F_MOVE);
+  if (n > 0) return 0;
+  if (n == 0) return -1;
+  if (errno == EINTR || errno == EAGAIN) return 0;
+  if (errno != EINVAL) return -1;
+  /* an output splice cannot write to (e.g. a file opened O_APPEND): copy */
+  char buf[1 << 14];
+  ssize_t got = read(in, buf, sizeof buf);
+  if (got < 0) return errno == EINTR ? 0 : -1;
+  if (got == 0) return -1;
+  for (ssize_t off = 0; off < got;) {
+    ssize_t w = write(out, buf + off, (size_t)(got - off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    off += w;
+  }
+  return 0;
+}
+
+void relays_run(struct relays *r) {
+  for (;;) {
+    struct pollfd pfd[2];
+    int which[2], n = 0;
+    for (int fd = 1; fd < 3; fd++) {
+      if (r->read_end[fd] < 0) continue;
+      pfd[n] = (struct pollfd){r->read_end[fd], POLLIN, 0};
+      which[n++] = fd;
+    }
+    if (n == 0) return;
+    if (poll(pfd, (nfds_t)n, -1) < 0) {
+      if (errno == EINTR) continue; /* e.g. SIGTERM: init is being killed, end of stream follows */
+      return; /* cannot happen with valid fds; A goes on to reap init rather than leave it */
+    }
+    for (int i = 0; i < n; i++) {
+      if (!pfd[i].revents) continue;
+      int fd = which[i];
+      if (move(r->read_end[fd], fd) < 0) {
+        close(r->read_end[fd]);
+        r->read_end[fd] = -1;
+      }
+    }
+  }
+}
