@@ -2,7 +2,7 @@
  * Where the cgroup hierarchies are mounted and which cgroup this process is in. Pure parsers (unit-tested with
  * fixture text) plus one function that reads the two /proc files.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 
 export interface CgroupMount {
@@ -110,10 +110,11 @@ export function layoutFrom(mountinfo: string, procCgroup: string): CgroupLayout 
   return { v2, v1, self: parseProcCgroup(procCgroup) };
 }
 
+/** Read synchronously: /proc answers at once, and a cold `sandbox exec` does not start the thread pool. */
 export async function readLayout(): Promise<CgroupLayout> {
-  const [mi, pc] = await Promise.all([
-    readFile('/proc/self/mountinfo', 'utf8'),
-    readFile('/proc/self/cgroup', 'utf8').catch(() => ''),
-  ]);
-  return layoutFrom(mi, pc);
+  let pc = '';
+  try {
+    pc = readFileSync('/proc/self/cgroup', 'utf8');
+  } catch { /* no cgroup file: no membership known */ }
+  return layoutFrom(readFileSync('/proc/self/mountinfo', 'utf8'), pc);
 }

@@ -4,7 +4,7 @@
  * cached per process.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { CgroupMode, CgroupProbe } from './types.js';
 import { type CgroupLayout, type CgroupMount, dirForCgroupPath, readLayout } from './mounts.js';
@@ -68,6 +68,16 @@ function userName(uid: number): string {
   return process.env.USER || process.env.LOGNAME || String(uid);
 }
 
+/** A small kernel file, read synchronously (cgroupfs and /proc answer at once; the thread pool that
+ * fs/promises would start costs a cold `sandbox exec` milliseconds), or '' if it cannot be read. */
+function readOr(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 async function canManage(dir: string): Promise<boolean> {
   // The three files systemd's Delegate=yes hands over (plus the directory itself, to mkdir leaves).
   return (
@@ -89,7 +99,7 @@ async function assessV2(layout: CgroupLayout, uid: number): Promise<{ host: V2Ho
   const m = layout.v2;
   if (!m) return { host: null, reason: 'no cgroup2 hierarchy is mounted' };
   // In a hybrid layout the controllers are bound to the v1 hierarchies and the unified one has none of ours.
-  const rootCtrls = new Set((await readFile(join(m.mountPoint, 'cgroup.controllers'), 'utf8').catch(() => '')).trim().split(/\s+/));
+  const rootCtrls = new Set(readOr(join(m.mountPoint, 'cgroup.controllers')).trim().split(/\s+/));
   if (!V2_WANTED.some((c) => rootCtrls.has(c))) {
     return {
       host: null,
@@ -116,7 +126,7 @@ async function assessV2(layout: CgroupLayout, uid: number): Promise<{ host: V2Ho
   if (!base && systemdRun) {
     // Our cgroup is not ours to manage, but the user's systemd can give each run a delegated scope.
     const own = layout.self.v2Path !== null ? dirForCgroupPath(m, layout.self.v2Path) : null;
-    const ctrlText = own ? await readFile(join(own, 'cgroup.controllers'), 'utf8').catch(() => '') : '';
+    const ctrlText = own ? readOr(join(own, 'cgroup.controllers')) : '';
     const have = new Set(ctrlText.trim().split(/\s+/));
     return { host: null, scope: { mount: m, available: V2_WANTED.filter((c) => have.has(c)), systemdRun } };
   }
@@ -132,7 +142,7 @@ async function assessV2(layout: CgroupLayout, uid: number): Promise<{ host: V2Ho
       reason: `cgroup v2: this process's cgroup ${own} is not delegated to uid ${uid} (its cgroup.procs and cgroup.subtree_control are not writable); ${fix}`,
     };
   }
-  const ctrlText = await readFile(join(base, 'cgroup.controllers'), 'utf8').catch(() => '');
+  const ctrlText = readOr(join(base, 'cgroup.controllers'));
   const have = new Set(ctrlText.trim().split(/\s+/));
   const available = V2_WANTED.filter((c) => have.has(c));
   const missing = V2_WANTED.filter((c) => !have.has(c));
