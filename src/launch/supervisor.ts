@@ -1,8 +1,10 @@
 /**
- * Supervisor: runs native/sandbox-launcher on a plan and waits for the outcome. It sends the plan on
- * fd 3, reads structured reports from fd 4, enforces the wall clock (and whatever a Watchdog adds),
- * and tears the sandbox down on request: SIGTERM to the launcher, which kills the sandbox's init —
- * the kernel then kills every process of the pid namespace — and exits only once init is reaped.
+ * Supervisor: runs native/sandbox-launcher on a plan and waits for the outcome. The launcher is forked
+ * by this process's zygote (zygote.ts) or spawned (one-run processes such as the CLI, and runs in a
+ * systemd scope); either way it gets the plan as fd 3 and reports on fd 4. The supervisor reads the
+ * structured reports, enforces the wall clock (and whatever a Watchdog adds), and tears the sandbox
+ * down on request: SIGTERM to the launcher, which kills the sandbox's init — the kernel then kills
+ * every process of the pid namespace — and exits only once init is reaped.
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
