@@ -48,3 +48,39 @@ if (process.env['SANDBOX_VM_GUEST'] === '1') {
     assert.equal(r.limits['cpus']!.mechanism, 'cgroup-v2');
   });
 }
+
+/**
+ * The library on cgroup v2 (as the CLI above, in the VM as root and as a delegated user): runs go
+ * through the zygote, a CPU-time kill stops init only (the launcher reaps it: no zombie), and the spare
+ * group the process keeps between runs is gone once it exits. In a child process, so that its exit is
+ * part of the test.
+ */
+if (process.env['SANDBOX_VM_GUEST'] === '1') {
+  test('v2 library: zygote runs, a CPU-time kill leaves no process, the spare group goes at exit', () => {
+    const api = join(fileURLToPath(import.meta.url), '../../../src/api.js'); // dist/test/vm → dist/src
+    const script = `
+      import { readdirSync } from 'node:fs';
+      import { dirname } from 'node:path';
+      import { run } from ${JSON.stringify(api)};
+      const quiet = { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' };
+      const first = await run({ policy: 'strict', command: ['true'], ...quiet });
+      const burn = await run({ policy: 'strict', command: ['sh', '-c', 'while :; do :; done'], cpuTime: '300ms', wallTime: '60s', ...quiet });
+      const parent = dirname(first.cgroups[0]);
+      console.log(JSON.stringify({ statuses: [first.status, burn.status], killReason: burn.killReason, cpuSource: burn.time.cpuSource,
+        parent, hostUid: burn.hostUid, mine: readdirSync(parent).filter((n) => n.includes('.' + process.pid + '.')) }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 240_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { statuses: string[]; killReason: string; cpuSource: string; parent: string; hostUid: number | null; mine: string[] };
+    assert.deepEqual(out.statuses, ['OK', 'TO']);
+    assert.equal(out.killReason, 'cpu-time');
+    assert.equal(out.cpuSource, 'cgroup-v2');
+    assert.equal(out.mine.length, 1, `one group of the process between runs (the spare): ${out.mine.join(', ')}`);
+    const left = spawnSync('sh', ['-c', `ls -d ${out.parent}/*.${r.pid}.* 2>/dev/null`], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(left, '', 'no group of the exited process is left');
+    if (process.geteuid!() === 0 && out.hostUid !== null) {
+      const procs = spawnSync('ps', ['-e', '-o', 'pid=,uid='], { encoding: 'utf8' }).stdout.split('\n')
+        .filter((l) => Number(l.trim().split(/\s+/)[1]) === out.hostUid);
+      assert.deepEqual(procs, [], `nothing runs as the run's host uid ${out.hostUid} (a zombie init would)`);
+    }
+  });
+}
