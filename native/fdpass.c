@@ -1,13 +1,16 @@
 /*
- * libsandbox-fdpass.so: sends bytes with file descriptors attached (SCM_RIGHTS), which Node cannot do
- * for arbitrary fds. Loaded through koffi by src/launch/zygote.ts to hand a run's plan and stdio to the
- * zygote (zygote.c). Never blocks (MSG_DONTWAIT): a zygote that stopped reading is an error for the
- * caller, not a hang of Node's event loop.
+ * Sends bytes with file descriptors attached (SCM_RIGHTS). Built alone as libsandbox-fdpass.so, which
+ * src/launch/fdpass.ts loads through koffi (Node cannot send arbitrary fds) to hand a run's plan and
+ * stdio to the zygote; linked into the launcher too, where the zygote hands a run to its spare.
+ * Never blocks (MSG_DONTWAIT): a peer that stopped reading is an error for the caller, not a hang
+ * (of Node's event loop, or of the zygote).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "launcher.h"
 
 #define MAX_FDS 16
 

@@ -245,6 +245,9 @@ _Noreturn void exec_workload(const struct plan *p);
 /* uid_slot.c: A, as root, before clone */
 void take_uid_slot(struct plan *p);
 
+/* fdpass.c (also built alone as libsandbox-fdpass.so for Node): bytes with fds attached, never blocking */
+int sandbox_send_fds(int sock, const void *data, size_t len, const int *fds, int n_fds);
+
 /* main.c: A from reading the plan (fd 3) to its exit code */
 int run_outer(long parent_pid, int check_only);
 

@@ -178,22 +178,9 @@ static pid_t hand_to_spare(const int fds[ZYGOTE_RUN_FDS]) {
   if (spare_pid <= 0) return -1;
   pid_t pid = spare_pid;
   struct zygote_record rec = {ZY_RUN, 0, 0, 0};
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * ZYGOTE_RUN_FDS)];
-    struct cmsghdr align;
-  } control;
-  memset(&control, 0, sizeof control);
-  struct iovec iov = {&rec, sizeof rec};
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int) * ZYGOTE_RUN_FDS);
-  memcpy(CMSG_DATA(c), fds, sizeof(int) * ZYGOTE_RUN_FDS);
-  ssize_t n;
-  do n = sendmsg(spare_sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  int rc = sandbox_send_fds(spare_sock, &rec, sizeof rec, fds, ZYGOTE_RUN_FDS);
   drop_spare();
-  return n == (ssize_t)sizeof rec ? pid : -1;
+  return rc == 0 ? pid : -1;
 }
 
 static void start_run(const struct zygote_record *req, const int *fds, int n_fds, pid_t self) {

@@ -65,9 +65,7 @@ async function makeSpare(key: string, limits: CgroupLimits): Promise<void> {
   spareBeingMade = true;
   try {
     const { createRunCgroup } = await import('../host/cgroup/index.js');
-    const cg = await createRunCgroup(newRunId(), limits);
-    if (spare) await cg.remove();
-    else spare = { key, cgroup: cg };
+    spare = { key, cgroup: await createRunCgroup(newRunId(), limits) };
     if (!spareCleanupRegistered) {
       spareCleanupRegistered = true;
       process.once('exit', removeSpareSync);

@@ -86,8 +86,7 @@ export async function openStdio(
   // a string is input to send, except the two names of what to do instead
   const mustPipeInput = (typeof opts.stdin === 'string' && opts.stdin !== 'inherit' && opts.stdin !== 'ignore') ||
     Buffer.isBuffer(opts.stdin) || (typeof opts.stdin === 'object' && opts.stdin !== null);
-  const relayOutputs = spawned;
-  const pipe = (!relayOutputs && (needsPipe(opts.stdout) || needsPipe(opts.stderr))) || mustPipeInput ? await loadPipe() : null;
+  const pipe = (!spawned && (needsPipe(opts.stdout) || needsPipe(opts.stderr))) || mustPipeInput ? await loadPipe() : null;
   const relay: ('stdout' | 'stderr')[] = [];
   const relayed = new Map<number, (stream: Readable) => void>();
 
@@ -102,7 +101,7 @@ export async function openStdio(
         else sink.push(kept);
       });
     };
-    if (relayOutputs) {
+    if (spawned) {
       relay.push(fd === 1 ? 'stdout' : 'stderr');
       done.push(new Promise((resolve) => relayed.set(fd, (stream) => {
         read(stream);

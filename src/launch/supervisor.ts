@@ -15,7 +15,7 @@ import { packageRoot } from '../policy/paths.js';
 import type { LaunchFailure } from './launcher-errors.js';
 import type { LaunchPlan } from './types.js';
 import type { LauncherHandle, StdioFd } from './zygote.js';
-import { decodeReport, encodePlan, REPORT_SIZE } from './wire.js';
+import { decodeReport, decodeWaitStatus, encodePlan, fixedRecords, REPORT_SIZE } from './wire.js';
 
 export type KillReason = 'wall-time' | 'cpu-time' | 'output' | 'aborted';
 
@@ -89,12 +89,6 @@ export function launcherPath(): string {
   return (launcher = path);
 }
 
-function waitStatusToExit(status: number): { code: number | null; signal: number | null } {
-  const sig = status & 0x7f;
-  if (sig === 0) return { code: (status >> 8) & 0xff, signal: null };
-  return { code: null, signal: sig };
-}
-
 /** Spawn the launcher (optionally under a wrapper) and send it the plan on fd 3. */
 function spawnLauncher(req: SuperviseRequest, launcher: string, onFailure: (e: unknown) => void): LauncherHandle {
   // An empty environment for the launcher: the workload's env comes from the plan only. A wrapper
@@ -152,7 +146,6 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
     const timers: NodeJS.Timeout[] = [];
     let exited = false;
     let reportsDone = false;
-    let pending = Buffer.alloc(0);
 
     const fail = (e: unknown) => {
       exited = true;
@@ -196,31 +189,27 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
     if (req.signal?.aborted) kill('aborted');
     req.signal?.addEventListener('abort', onAbort, { once: true });
 
-    child.reports.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= REPORT_SIZE) {
-        const r = decodeReport(pending.subarray(0, REPORT_SIZE));
-        pending = pending.subarray(REPORT_SIZE);
-        if (r.type === 'started') {
-          outcome.initPid = r.initPid;
-          setupGuard = setTimeout(() => kill('aborted'), SETUP_TIMEOUT_MS);
-          timers.push(setupGuard);
-        } else if (r.type === 'setup') {
-          outcome.setupCpuUs += r.cpuUs;
-          if (r.who === 2 && outcome.initPid !== null) workloadStarted(outcome.initPid);
-        } else if (r.type === 'exit') {
-          endedAt = process.hrtime.bigint();
-          outcome.exit = waitStatusToExit(r.waitStatus);
-          req.onWorkloadExit?.();
-        } else if (r.type === 'uid') {
-          outcome.hostUid = r.hostUid;
-        } else if (r.type === 'rusage') {
-          outcome.rusage = { maxRssKiB: r.maxRssKiB, cpuUs: r.cpuUs };
-        } else {
-          outcome.failure ??= { step: r.step, errno: r.errno, index: r.index };
-        }
+    child.reports.on('data', fixedRecords(REPORT_SIZE, (record) => {
+      const r = decodeReport(record);
+      if (r.type === 'started') {
+        outcome.initPid = r.initPid;
+        setupGuard = setTimeout(() => kill('aborted'), SETUP_TIMEOUT_MS);
+        timers.push(setupGuard);
+      } else if (r.type === 'setup') {
+        outcome.setupCpuUs += r.cpuUs;
+        if (r.who === 2 && outcome.initPid !== null) workloadStarted(outcome.initPid);
+      } else if (r.type === 'exit') {
+        endedAt = process.hrtime.bigint();
+        outcome.exit = decodeWaitStatus(r.waitStatus);
+        req.onWorkloadExit?.();
+      } else if (r.type === 'uid') {
+        outcome.hostUid = r.hostUid;
+      } else if (r.type === 'rusage') {
+        outcome.rusage = { maxRssKiB: r.maxRssKiB, cpuUs: r.cpuUs };
+      } else {
+        outcome.failure ??= { step: r.step, errno: r.errno, index: r.index };
       }
-    });
+    }));
     child.reports.on('close', () => { reportsDone = true; finish(); });
     child.onExit((code, signal) => {
       exited = true;

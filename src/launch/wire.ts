@@ -45,6 +45,25 @@ export const DECODE_ERROR = {
   TOO_MANY: 7, DUPLICATE: 8, MISSING: 9, BAD_VALUE: 10, BAD_PATH: 11, NO_END: 12,
 } as const;
 
+/** A stream's chunks → whole fixed-size records (reports, zygote events), however the bytes were split. */
+export function fixedRecords(size: number, onRecord: (record: Buffer) => void): (chunk: Buffer) => void {
+  let pending: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    pending = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length >= size) {
+      onRecord(pending.subarray(0, size));
+      pending = pending.subarray(size);
+    }
+  };
+}
+
+/** A wait(2) status (the workload's, or a launcher's): its exit code, or the number of the signal that killed it. */
+export function decodeWaitStatus(status: number): { code: number | null; signal: number | null } {
+  const sig = status & 0x7f;
+  if (sig === 0) return { code: (status >> 8) & 0xff, signal: null };
+  return { code: null, signal: sig };
+}
+
 export const RELAY = { stdout: 1 << 1, stderr: 1 << 2 } as const;
 
 export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6 } as const;

@@ -1,7 +1,8 @@
 /**
  * The library's way to start launchers: one zygote per Node process (native/zygote.c), started on the
  * first run that uses it. Spawning the launcher from Node costs a fork of Node's whole address space
- * (~8 ms here, more as the heap grows); the zygote is a small process that forks an A per run instead.
+ * (8–11 ms here); the zygote is a small process that forks an A per run instead — or hands the run to
+ * the spare A it forked in advance, when the previous run ended.
  * Each run hands it, over a private SOCK_SEQPACKET socket with SCM_RIGHTS, the plan (in a memfd) and
  * the launcher's fds: stdin, stdout, stderr and the write end of the report pipe. The zygote answers
  * on its stdout with FORKED / EXITED records; the reports come on the run's own pipe, as with spawn.
@@ -19,7 +20,7 @@ import { SandboxError } from '../errors.js';
 import { memfd, pipe, seqpacketPair } from '../host/libc.js';
 import { sendWithFds } from './fdpass.js';
 import {
-  decodeZygoteEvent, encodeZygoteRequest, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RECORD_SIZE, type ZygoteEvent,
+  decodeWaitStatus, decodeZygoteEvent, encodeZygoteRequest, fixedRecords, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RECORD_SIZE, type ZygoteEvent,
 } from './wire.js';
 
 /** A launcher (A) as the supervisor sees it, however it was started. */
@@ -44,10 +45,11 @@ function stdioFd(slot: StdioFd, own: number): number {
   return slot;
 }
 
-function waitStatusToExit(status: number): { code: number | null; signal: NodeJS.Signals | null } {
-  const sig = status & 0x7f;
-  if (sig === 0) return { code: (status >> 8) & 0xff, signal: null };
-  const name = Object.entries(constants.signals).find(([, n]) => n === sig)?.[0] as NodeJS.Signals | undefined;
+/** A launcher's wait status as Node reports a child's exit: a code, or the signal's name. */
+function launcherExit(status: number): { code: number | null; signal: NodeJS.Signals | null } {
+  const { code, signal } = decodeWaitStatus(status);
+  if (signal === null) return { code, signal: null };
+  const name = Object.entries(constants.signals).find(([, n]) => n === signal)?.[0] as NodeJS.Signals | undefined;
   return { code: null, signal: name ?? 'SIGKILL' };
 }
 
@@ -61,13 +63,12 @@ interface Flight {
 class Zygote {
   private readonly flights = new Map<number, Flight>();
   private nextId = 1;
-  private pending: Buffer = Buffer.alloc(0);
   private dead = false;
   private readonly events: Socket;
 
   constructor(child: ChildProcess, private readonly sock: number) {
     this.events = child.stdout as Socket;
-    this.events.on('data', (chunk: Buffer) => this.onEvents(chunk));
+    this.events.on('data', fixedRecords(ZYGOTE_RECORD_SIZE, (record) => this.onEvent(decodeZygoteEvent(record))));
     child.on('exit', () => this.die());
     child.on('error', () => this.die());
     // Only runs in flight keep the event loop alive, never the zygote itself.
@@ -145,19 +146,11 @@ class Zygote {
     } catch { /* the zygote is gone: so is the run, and its exit is reported by die() */ }
   }
 
-  private onEvents(chunk: Buffer): void {
-    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    while (this.pending.length >= ZYGOTE_RECORD_SIZE) {
-      this.onEvent(decodeZygoteEvent(this.pending.subarray(0, ZYGOTE_RECORD_SIZE)));
-      this.pending = this.pending.subarray(ZYGOTE_RECORD_SIZE);
-    }
-  }
-
   private onEvent(e: ZygoteEvent): void {
     const flight = this.flights.get(e.runId);
     if (!flight) return;
     if (e.type === ZYGOTE_EVENT.FORKED) flight.pid = e.value;
-    else if (e.type === ZYGOTE_EVENT.EXITED) this.end(e.runId, flight, waitStatusToExit(e.value));
+    else if (e.type === ZYGOTE_EVENT.EXITED) this.end(e.runId, flight, launcherExit(e.value));
     // REFUSED: nothing was started; the report pipe's write end is closed, so the run sees no
     // reports and a launcher that "exited" with 125 without a word.
     else if (e.type === ZYGOTE_EVENT.REFUSED) this.end(e.runId, flight, { code: 125, signal: null });

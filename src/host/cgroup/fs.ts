@@ -119,23 +119,22 @@ export async function readPidsTree(dir: string): Promise<number[]> {
   return [...(await readPids(dir)), ...nested.flat()];
 }
 
-export async function exists(path: string): Promise<boolean> {
+function accessible(path: string, mode: number): boolean {
   try {
-    accessSync(path, C.F_OK);
+    accessSync(path, mode);
     return true;
   } catch {
     return false;
   }
 }
 
+export async function exists(path: string): Promise<boolean> {
+  return accessible(path, C.F_OK);
+}
+
 /** access(2) W_OK: uses the real uid, which is what the kernel checks for a non-setuid process like ours. */
 export async function writable(path: string): Promise<boolean> {
-  try {
-    accessSync(path, C.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return accessible(path, C.W_OK);
 }
 
 /** mkdir that tolerates EEXIST (parents shared by concurrent supervisors). */
