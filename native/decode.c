@@ -249,8 +249,8 @@ static int decode_records(const uint8_t *buf, size_t len, struct plan *p, uint32
         rc = check_host_path(p->slot_dir);
         break;
       case TAG_RELAY:
-        if ((rc = take(&c, &p->relay, 4))) break;
-        if (p->relay & ~(uint32_t)(RELAY_STDOUT | RELAY_STDERR)) rc = DEC_BAD_VALUE;
+        if ((rc = take(&c, &p->relay, 4)) || (rc = take(&c, &p->relay_limit, 8))) break;
+        if (p->relay == 0 || p->relay & ~(uint32_t)(RELAY_STDOUT | RELAY_STDERR)) rc = DEC_BAD_VALUE;
         break;
       case TAG_END:
         break;

@@ -19,6 +19,7 @@
 #define SANDBOX_LAUNCHER_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <stddef.h>
 
 #define PLAN_MAGIC 0x31584253u /* "SBX1" little-endian */
@@ -53,8 +54,9 @@ enum plan_tag {
   TAG_UID_SLOTS = 15,   /* u32 first uid, u32 count, string lock dir: as root, the host uid (and gid) is
                            the first free slot of the range, held by flock for the sandbox's lifetime;
                            it replaces ID_MAP's host ids */
-  TAG_RELAY = 16,       /* u32 mask of RELAY_*: the workload's fd is a pipe of A's, which A copies to
-                           its own fd of that number (for a supervisor whose ends are sockets) */
+  TAG_RELAY = 16,       /* u32 mask of RELAY_*, u64 byte limit (UINT64_MAX: none): the workload's fd is
+                           a pipe of A's, which A copies to its own fd of that number, the two outputs
+                           together up to the limit (see relay.c) */
 };
 
 enum relay_mask {
@@ -151,6 +153,7 @@ enum report_type {
   REPORT_SETUP = 5,   /* step = 1 (A) or 2 (B), index = CPU µs that process spent on setup; B sends
                          it right after forking the workload, so it also marks the workload's start */
   REPORT_UID = 6,     /* index = the host uid (= gid) the sandbox runs as (with TAG_UID_SLOTS) */
+  REPORT_OUTPUT = 7,  /* index = the relayed fd that went past the relay's byte limit; A has killed init */
 };
 
 struct report {
@@ -216,6 +219,7 @@ struct plan {
   uint32_t slot_first, slot_count;       /* slot_count > 0: choose the host uid from this range */
   const char *slot_dir;
   uint32_t relay;                        /* RELAY_* mask */
+  uint64_t relay_limit;                  /* bytes A copies from both relays together; UINT64_MAX: no limit */
 };
 
 /* decode.c */
@@ -229,6 +233,7 @@ void report_exit(int wait_status);
 void report_rusage(int32_t maxrss_kib, uint32_t cpu_us);
 void report_setup(uint32_t who, uint32_t cpu_us);
 void report_uid(uint32_t uid);
+void report_output(uint32_t fd);
 uint32_t own_cpu_us(void);
 _Noreturn void fail(enum step step, int err, uint32_t index);
 
@@ -258,11 +263,14 @@ int run_zygote(long parent_pid, char *argv_area, size_t argv_len);
 struct relays {
   int read_end[3];  /* A's end of each relayed fd's pipe, -1 if not relayed */
   int write_end[3]; /* the workload's end, until B has it */
+  uint64_t room;    /* bytes both relays may still copy */
 };
 void relays_open(const struct plan *p, struct relays *r);
 void relays_attach(struct relays *r);  /* B: the write ends become fds 1 and 2 */
 void relays_parent(struct relays *r);  /* A after clone: drop the write ends */
-void relays_run(struct relays *r);     /* A: copy until every relayed pipe is at end of stream */
+/* A: copy until every relayed pipe is at end of stream, or until one goes past the limit: then report
+ * it and SIGKILL init (the whole sandbox dies with it) */
+void relays_run(struct relays *r, pid_t init);
 
 /* netns.c */
 void bring_up_loopback(void);

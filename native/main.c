@@ -292,7 +292,7 @@ int run_outer(long parent_pid, int check_only) {
   report_started((uint32_t)pid);
   if (write(sync[1], "g", 1) != 1) fail(STEP_SYNC, errno, 2);
   report_setup(1, own_cpu_us() - cpu_at_join);
-  relays_run(&relays);
+  relays_run(&relays, pid);
 
   int status;
   while (waitpid(pid, &status, 0) < 0)

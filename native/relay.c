@@ -6,6 +6,11 @@
  * without a copy through user space. A copies until every pipe is at end of stream: that is when the
  * last process that could write to it is gone, which is the whole sandbox (every writer is in its pid
  * namespace). No data is looked at or changed.
+ *
+ * The output limit is enforced here for relayed outputs: stdout and stderr together may carry `room`
+ * bytes, exactly. The first byte past it is not copied: A reports REPORT_OUTPUT, SIGKILLs init (the
+ * kernel then kills every process of the pid namespace) and stops copying. The CLI relays its own
+ * stdout and stderr this way, so a limited run's output never passes through Node.
  */
 #define _GNU_SOURCE
 #include "launcher.h"
@@ -21,6 +26,7 @@ static const uint32_t RELAY_BIT[3] = {0, RELAY_STDOUT, RELAY_STDERR};
 void relays_open(const struct plan *p, struct relays *r) {
   for (int fd = 0; fd < 3; fd++) {
     r->read_end[fd] = r->write_end[fd] = -1;
+    r->room = p->relay_limit;
     if (!(p->relay & RELAY_BIT[fd])) continue;
     int ends[2];
     if (pipe2(ends, O_CLOEXEC) < 0) fail(STEP_RELAY, errno, (uint32_t)fd);
@@ -50,30 +56,49 @@ void relays_parent(struct relays *r) {
   signal(SIGPIPE, SIG_IGN);
 }
 
-/* Move what is in the pipe to `out`. Returns 0 to go on, -1 when this relay is over (end of stream, or
- * the supervisor's end is gone: then the workload's next write fails with EPIPE, as it would if the
- * supervisor had closed a pipe it read). */
-static int move(int in, int out) {
-  ssize_t n = splice(in, NULL, out, NULL, 1 << 16, SPLICE_F_MOVE);
-  if (n > 0) return 0;
-  if (n == 0) return -1;
-  if (errno == EINTR || errno == EAGAIN) return 0;
-  if (errno != EINVAL) return -1;
-  /* an output splice cannot write to (e.g. a file opened O_APPEND): copy */
+enum { MOVED = 0, ENDED = -1, OVER_LIMIT = -2 };
+
+/* Move what is in the pipe to `out`, at most r->room bytes. Returns MOVED to go on; ENDED when this
+ * relay is over (end of stream, or the supervisor's end is gone: then the workload's next write fails
+ * with EPIPE, as it would if the supervisor had closed a pipe it read); OVER_LIMIT when there is a
+ * byte past the limit (it is read, and dropped). */
+static int move(struct relays *r, int in, int out) {
+  size_t max = r->room < (1u << 16) ? (size_t)r->room : (1u << 16);
+  if (max == 0) {
+    char dropped;
+    ssize_t got = read(in, &dropped, 1);
+    if (got > 0) return OVER_LIMIT;
+    return got == 0 || (errno != EINTR && errno != EAGAIN) ? ENDED : MOVED;
+  }
+  ssize_t n = splice(in, NULL, out, NULL, max, SPLICE_F_MOVE);
+  if (n > 0) {
+    r->room -= (uint64_t)n;
+    return MOVED;
+  }
+  if (n == 0) return ENDED;
+  if (errno == EINTR || errno == EAGAIN) return MOVED;
+  if (errno != EINVAL) return ENDED;
+  /* an output splice cannot write to (a terminal, a file opened O_APPEND): copy */
   char buf[1 << 14];
-  ssize_t got = read(in, buf, sizeof buf);
-  if (got < 0) return errno == EINTR ? 0 : -1;
-  if (got == 0) return -1;
+  ssize_t got = read(in, buf, max < sizeof buf ? max : sizeof buf);
+  if (got < 0) return errno == EINTR ? MOVED : ENDED;
+  if (got == 0) return ENDED;
+  r->room -= (uint64_t)got;
   for (ssize_t off = 0; off < got;) {
     ssize_t w = write(out, buf + off, (size_t)(got - off));
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
+    if (w <= 0) return ENDED;
     off += w;
   }
-  return 0;
+  return MOVED;
 }
 
-void relays_run(struct relays *r) {
+static void close_relay(struct relays *r, int fd) {
+  close(r->read_end[fd]);
+  r->read_end[fd] = -1;
+}
+
+void relays_run(struct relays *r, pid_t init) {
   for (;;) {
     struct pollfd pfd[2];
     int which[2], n = 0;
@@ -90,9 +115,14 @@ void relays_run(struct relays *r) {
     for (int i = 0; i < n; i++) {
       if (!pfd[i].revents) continue;
       int fd = which[i];
-      if (move(r->read_end[fd], fd) < 0) {
-        close(r->read_end[fd]);
-        r->read_end[fd] = -1;
+      int rc = move(r, r->read_end[fd], fd);
+      if (rc == ENDED) close_relay(r, fd);
+      if (rc == OVER_LIMIT) {
+        report_output((uint32_t)fd);
+        kill(init, SIGKILL);
+        for (int f = 1; f < 3; f++)
+          if (r->read_end[f] >= 0) close_relay(r, f);
+        return;
       }
     }
   }

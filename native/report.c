@@ -28,6 +28,7 @@ void report_exit(int wait_status) { send_report(REPORT_EXIT, STEP_NONE, wait_sta
 void report_rusage(int32_t maxrss_kib, uint32_t cpu_us) { send_report(REPORT_RUSAGE, STEP_NONE, maxrss_kib, cpu_us); }
 void report_setup(uint32_t who, uint32_t cpu_us) { send_report(REPORT_SETUP, who, 0, cpu_us); }
 void report_uid(uint32_t uid) { send_report(REPORT_UID, STEP_NONE, 0, uid); }
+void report_output(uint32_t fd) { send_report(REPORT_OUTPUT, STEP_NONE, 0, fd); }
 
 /* CPU time this process has used so far (user + system), in microseconds. */
 uint32_t own_cpu_us(void) {

@@ -133,13 +133,18 @@ static void load_seccomp(const struct plan *p) {
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) fail(STEP_SECCOMP, errno, 0);
 }
 
-/* Signal dispositions set to SIG_IGN survive execve; start the workload with defaults and no mask. */
+/* Signal dispositions set to SIG_IGN survive execve; start the workload with defaults and no mask.
+ * Through the raw system call, because glibc's signal() refuses its two internal signals (32 and 33),
+ * and a launcher started by posix_spawn (native/spawn.c) has those ignored: glibc's posix_spawn
+ * sets them to SIG_IGN in the child on purpose. An all-zero kernel sigaction is SIG_DFL with no
+ * flags and an empty mask, whatever the architecture's layout of the struct. */
 static void reset_signals(void) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
+  static const unsigned long zeroed[8];
   for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, zeroed, NULL, (size_t)8); /* the kernel's sigset_t: 64 bits */
 }
 
 _Noreturn void exec_workload(const struct plan *p) {

@@ -48,14 +48,18 @@ export async function run(opts: RunOptions): Promise<Result> {
   }
   let stdio: Stdio | null = null;
   try {
-    stdio = await openStdio(opts, prepared.limits.outputBytes, { stdout: process.stdout, stderr: process.stderr }, opts.launcher === 'spawn');
+    // getters: Node makes process.stdout on first use (~5 ms), which a relayed or inherited output never needs
+    const own = { get stdout() { return process.stdout; }, get stderr() { return process.stderr; } };
+    stdio = await openStdio(opts, prepared.limits.outputBytes, own, opts.launcher === 'spawn');
     await prepared.acquire();
     const { outcome, measurements } = await superviseRun(prepared, stdio, opts);
     await stdio.drained();
-    const result = outcomeToResult(outcome, prepared, measurements, stdio.limiter.exceeded);
+    // past the output limit: counted here, or by the launcher for the outputs it relays
+    const outputExceeded = stdio.limiter.exceeded || outcome.killed === 'output';
+    const result = outcomeToResult(outcome, prepared, measurements, outputExceeded);
     if (opts.stdout === 'buffer') result.stdout = Buffer.concat(stdio.stdout);
     if (opts.stderr === 'buffer') result.stderr = Buffer.concat(stdio.stderr);
-    if (stdio.limiter.exceeded) result.outputTruncated = true;
+    if (outputExceeded) result.outputTruncated = true;
     return result;
   } catch (e) {
     if (!isSandboxError(e)) throw e;
@@ -80,6 +84,7 @@ async function superviseRun(prepared: PreparedRun, io: Stdio, opts: RunOptions):
     plan: prepared.plan,
     stdio: io.slots,
     relay: io.relay,
+    ...(prepared.limits.outputBytes !== undefined ? { relayLimit: prepared.limits.outputBytes } : {}),
     launcher,
     onSpawn: (childStdio) => {
       io.attach(childStdio);

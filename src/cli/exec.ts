@@ -143,6 +143,12 @@ function openReport(file: string | undefined, flag: string): number | null {
   }
 }
 
+/** Print, and wait until it is written: main() exits as soon as the handler returns. A reader that is
+ * gone (EPIPE) is not an error of the run. */
+function print(stream: NodeJS.WritableStream, text: string): Promise<void> {
+  return new Promise((resolve) => { stream.write(text, () => resolve()); });
+}
+
 function writeReport(fd: number | null, text: string): void {
   if (fd === null) return;
   writeFileSync(fd, text);
@@ -152,7 +158,7 @@ function writeReport(fd: number | null, text: string): void {
 async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
   const spec = specFrom(argv);
   if (argv.dryRun) {
-    process.stdout.write(`${JSON.stringify(planToJson(await buildPlanOnly(spec)), null, 2)}\n`);
+    await print(process.stdout, `${JSON.stringify(planToJson(await buildPlanOnly(spec)), null, 2)}\n`);
     return;
   }
   const resultFd = openReport(argv.result, '--result');
@@ -167,11 +173,11 @@ async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
     const result = await run({ ...spec, ...io, signal: signals.signal, launcher: 'spawn' });
     writeReport(resultFd, `${resultJson(result)}\n`);
     writeReport(metaFd, metaFile(result));
-    if (argv.json) process.stdout.write(`${resultJson(result)}\n`);
+    if (argv.json) await print(process.stdout, `${resultJson(result)}\n`);
     else if (result.status !== 'OK' && result.status !== 'RE' && result.status !== 'SG') {
       // Sandbox failures carry their stable code, as reportFatal prints them.
       const code = result.exitCode === EXIT_SANDBOX_FAILURE && result.error ? ` [${result.error.code}]` : '';
-      process.stderr.write(`sandbox: ${result.message}${code}\n`);
+      await print(process.stderr, `sandbox: ${result.message}${code}\n`);
     }
     const sig = signals.received();
     process.exitCode = sig ? 128 + (SIGNAL_NUMBERS[sig] ?? 15) : result.exitCode;

@@ -93,7 +93,6 @@ async function main(argv: string[]): Promise<void> {
     .help()
     .alias('help', 'h')
     .version(packageVersion())
-    .wrap(Math.min(120, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) reportFatal(err);
       // One line: the reason. `--help` shows the rest.
@@ -101,13 +100,15 @@ async function main(argv: string[]): Promise<void> {
       process.exit(EXIT_SANDBOX_FAILURE);
     });
   for (const m of modules) cli = cli.command(m);
+  // The help's width, from the terminal: only when help is asked for, as only then is stdout's
+  // stream needed (Node makes process.stdout on first use, ~5 ms that `sandbox exec` need not pay).
+  if (argv.includes('--help') || argv.includes('-h')) cli = cli.wrap(Math.min(120, process.stdout.columns || 100));
   skipHelpPrerender(cli);
   await cli.parseAsync();
-  // `sandbox exec` is finished once its handler returns: run() has released all it took. Exiting here
-  // skips Node's orderly teardown of the environment and heap, ~5-10 ms of every run; the status is
-  // process.exitCode. Not while output is still queued (a large --json Result on a full pipe): that
-  // would be lost, so then Node exits on its own once it is written.
-  if (first === 'exec' && process.stdout.writableLength === 0 && process.stderr.writableLength === 0) process.exit();
+  // `sandbox exec` is finished once its handler returns: run() has released all it took, and what the
+  // handler printed has been written (it waits for that). Exiting here skips Node's orderly teardown
+  // of the environment and heap, ~5-10 ms of every run; the status is process.exitCode.
+  if (first === 'exec') process.exit();
 }
 
 main(hideBin(process.argv)).catch(reportFatal);

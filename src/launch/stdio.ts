@@ -4,11 +4,13 @@
  * forward it to a stream, and count it against the output limit. When the limit is exceeded the
  * sandbox is killed (status OL) and nothing past the limit is kept.
  *
- * Real pipes, not the socketpairs Node's spawn makes, so that `open("/dev/stdout")` works inside as it
- * does in a shell pipeline. Two ways to get them: pipe2 through koffi (the zygote's runs: koffi is
- * loaded there anyway), or — when the launcher is spawned, as the CLI does — the launcher makes the
- * output pipes itself and relays them to the sockets it was given (native/relay.c), which spares a
- * one-run process the ~13 ms of loading koffi.
+ * Real pipes, so that `open("/dev/stdout")` works inside as it does in a shell pipeline. Two ways to
+ * get them: pipe2 through koffi (the zygote's runs: koffi is loaded there anyway), or — when the
+ * launcher is spawned, as the CLI does — the launcher makes the output pipes itself and relays them
+ * (native/relay.c), which spares a one-run process the ~10 ms of loading koffi. The launcher then
+ * also enforces the output limit: it relays an 'inherit' output straight to the fd this process
+ * would have given the workload (its stdout or stderr; none of those bytes pass through Node), and
+ * any other output to a pipe this process reads.
  */
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
@@ -90,10 +92,10 @@ export async function openStdio(
   const relay: ('stdout' | 'stderr')[] = [];
   const relayed = new Map<number, (stream: Readable) => void>();
 
-  const output = (fd: 1 | 2, opt: OutputOption | undefined, sink: Buffer[], fallback: Writable): StdioSlot => {
+  const output = (fd: 1 | 2, opt: OutputOption | undefined, sink: Buffer[]): StdioSlot => {
     if (!needsPipe(opt)) return opt === 'ignore' ? 'ignore' : 'inherit';
-    const target = opt === 'buffer' ? null : opt && typeof opt === 'object' ? opt : fallback;
     const read = (reader: Readable) => {
+      const target = opt === 'buffer' ? null : opt && typeof opt === 'object' ? opt : fd === 1 ? inherit.stdout : inherit.stderr;
       reader.on('data', (chunk: Buffer) => {
         const kept = limiter.accept(chunk);
         if (kept.length === 0) return;
@@ -103,6 +105,7 @@ export async function openStdio(
     };
     if (spawned) {
       relay.push(fd === 1 ? 'stdout' : 'stderr');
+      if (opt === undefined || opt === 'inherit') return 'inherit';
       done.push(new Promise((resolve) => relayed.set(fd, (stream) => {
         read(stream);
         stream.on('close', () => resolve());
@@ -132,7 +135,7 @@ export async function openStdio(
     return r;
   };
 
-  const slots: [StdioSlot, StdioSlot, StdioSlot] = [input(), output(1, opts.stdout, stdout, inherit.stdout), output(2, opts.stderr, stderr, inherit.stderr)];
+  const slots: [StdioSlot, StdioSlot, StdioSlot] = [input(), output(1, opts.stdout, stdout), output(2, opts.stderr, stderr)];
   return {
     slots,
     relay,

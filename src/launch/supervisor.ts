@@ -6,7 +6,6 @@
  * down on request: SIGTERM to the launcher, which kills the sandbox's init — the kernel then kills
  * every process of the pid namespace — and exits only once init is reaped.
  */
-import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -14,7 +13,8 @@ import { SandboxError } from '../errors.js';
 import { packageRoot } from '../policy/paths.js';
 import type { LaunchFailure } from './launcher-errors.js';
 import type { LaunchPlan } from './types.js';
-import type { LauncherHandle, StdioFd } from './zygote.js';
+import type { LauncherHandle, StdioFd } from './launcher-process.js';
+import { spawnLauncherProcess } from './spawn.js';
 import { decodeReport, decodeWaitStatus, encodePlan, fixedRecords, REPORT_SIZE } from './wire.js';
 
 export type KillReason = 'wall-time' | 'cpu-time' | 'output' | 'aborted';
@@ -27,7 +27,7 @@ export interface Watchdog {
 }
 
 /** How one of the workload's stdio fds is provided: the supervisor's own, none, an fd, or (spawned
- * launcher only) a socket of Node's spawn that the launcher relays a pipe to (`relay`). */
+ * launcher only) a pipe to this process that the launcher relays the workload's output to (`relay`). */
 export type StdioSlot = StdioFd | 'pipe';
 
 export interface SuperviseRequest {
@@ -38,8 +38,10 @@ export interface SuperviseRequest {
    * made for the launcher's new scope) */
   beforePlan?: (pid: number) => Promise<LaunchPlan>;
   stdio: [StdioSlot, StdioSlot, StdioSlot];
-  /** outputs the launcher relays from pipes of its own to its 'pipe' slots (native/relay.c) */
+  /** outputs the launcher relays from pipes of its own to its own fds (native/relay.c) */
   relay?: ('stdout' | 'stderr')[];
+  /** bytes of relayed output the launcher copies (both outputs together); past it, the run ends as 'output' */
+  relayLimit?: number;
   /** called once the launcher holds its stdio fds (our copies of pipe ends can be closed); a spawned
    * launcher's stdio streams come with it */
   onSpawn?: (childStdio?: readonly (Readable | Writable | null | undefined)[]) => void;
@@ -94,35 +96,28 @@ function spawnLauncher(req: SuperviseRequest, launcher: string, onFailure: (e: u
   // An empty environment for the launcher: the workload's env comes from the plan only. A wrapper
   // (systemd-run) gets what it needs to reach the user's service manager, and nothing else.
   const launcherArgs = [launcher, '--parent-pid', String(process.pid)];
-  const [cmd, ...args] = req.wrapper ? [...req.wrapper, ...launcherArgs] : launcherArgs;
-  const env: NodeJS.ProcessEnv = {};
+  const argv = req.wrapper ? [...req.wrapper, ...launcherArgs] : launcherArgs;
+  const env: string[] = [];
   if (req.wrapper) {
-    for (const k of ['XDG_RUNTIME_DIR', 'DBUS_SESSION_BUS_ADDRESS']) if (process.env[k]) env[k] = process.env[k];
+    for (const k of ['XDG_RUNTIME_DIR', 'DBUS_SESSION_BUS_ADDRESS']) if (process.env[k]) env.push(`${k}=${process.env[k]}`);
   }
-  const child = spawn(cmd!, args, { stdio: [...req.stdio, 'pipe', 'pipe'], env });
-  child.on('error', (e) => onFailure(new SandboxError('LAUNCH_FAILED', `cannot start the launcher ${launcher}: ${e.message}`)));
-  const planPipe = child.stdio[3] as Writable;
-  planPipe.on('error', () => { /* the launcher died early; its exit and reports tell why */ });
-  const withRelay = (plan: LaunchPlan): LaunchPlan => (req.relay?.length ? { ...plan, relay: req.relay } : plan);
-  if (!req.beforePlan || child.pid === undefined) {
-    planPipe.end(encodePlan(withRelay(req.plan)));
+  const child = spawnLauncherProcess(argv, env, req.stdio);
+  const withRelay = (plan: LaunchPlan): LaunchPlan => (req.relay?.length
+    ? { ...plan, relay: req.relay, ...(req.relayLimit !== undefined ? { relayLimit: req.relayLimit } : {}) }
+    : plan);
+  if (!req.beforePlan) {
+    child.sendPlan(encodePlan(withRelay(req.plan)));
   } else {
     // The launcher waits for its plan on fd 3; nothing has run yet if this fails.
     req.beforePlan(child.pid).then(
-      (plan) => planPipe.end(encodePlan(withRelay(plan))),
+      (plan) => child.sendPlan(encodePlan(withRelay(plan))),
       (e: unknown) => {
         child.kill('SIGKILL');
-        child.once('exit', () => onFailure(e));
+        child.onExit(() => onFailure(e));
       },
     );
   }
-  return {
-    pid: child.pid,
-    stdio: child.stdio,
-    reports: child.stdio[4] as Readable,
-    kill: (signal) => { child.kill(signal); },
-    onExit: (cb) => { child.on('exit', cb); },
-  };
+  return child;
 }
 
 /** The zygote path for runs that need no wrapper (one fork of a small process instead of a spawn from Node). */
@@ -202,6 +197,10 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
         endedAt = process.hrtime.bigint();
         outcome.exit = decodeWaitStatus(r.waitStatus);
         req.onWorkloadExit?.();
+      } else if (r.type === 'output') {
+        // The launcher has killed the sandbox already: its end is the workload's end.
+        if (startedAt !== null) endedAt ??= process.hrtime.bigint();
+        outcome.killed ??= 'output';
       } else if (r.type === 'uid') {
         outcome.hostUid = r.hostUid;
       } else if (r.type === 'rusage') {

@@ -73,7 +73,8 @@ export interface LaunchPlan {
   seccomp: SeccompProgram | null;
   /** as root: the launcher takes the first free host uid of this range (flock in lockDir) for the run */
   uidSlots: { first: number; count: number; lockDir: string } | null;
-  /** the workload's outputs that the launcher relays from real pipes to its own fds (set by the
-   * supervisor when it can only hand the launcher sockets, see native/relay.c) */
+  /** the workload's outputs that the launcher relays from real pipes to its own fds, both together up
+   * to relayLimit bytes (set by the supervisor of a spawned launcher, see native/relay.c) */
   relay?: ('stdout' | 'stderr')[];
+  relayLimit?: number;
 }

@@ -65,8 +65,10 @@ export function decodeWaitStatus(status: number): { code: number | null; signal:
 }
 
 export const RELAY = { stdout: 1 << 1, stderr: 1 << 2 } as const;
+/** TAG_RELAY's byte limit when there is none */
+const RELAY_NO_LIMIT = 0xffffffffffffffffn;
 
-export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6 } as const;
+export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6, OUTPUT: 7 } as const;
 export const REPORT_SIZE = 16;
 
 const RLIM_INFINITY = 0xffffffffffffffffn;
@@ -163,7 +165,10 @@ export function encodePlan(plan: LaunchPlan): Buffer {
     const s = plan.uidSlots;
     w.record(TAG.UID_SLOTS, Buffer.concat([u32(s.first, s.count), lenPrefixed(Buffer.from(s.lockDir))]));
   }
-  if (plan.relay?.length) w.record(TAG.RELAY, u32(plan.relay.reduce((m, o) => m | RELAY[o], 0)));
+  if (plan.relay?.length) {
+    const limit = plan.relayLimit === undefined ? RELAY_NO_LIMIT : BigInt(plan.relayLimit);
+    w.record(TAG.RELAY, Buffer.concat([u32(plan.relay.reduce((m, o) => m | RELAY[o], 0)), u64(limit)]));
+  }
   return w.finish();
 }
 
@@ -176,7 +181,9 @@ export type LauncherReport =
   /** CPU the launcher's own process `who` (1 = outer, 2 = init) spent on setup; init's marks the workload's start */
   | { type: 'setup'; who: number; cpuUs: number }
   /** the host uid the launcher took from the plan's uid slots */
-  | { type: 'uid'; hostUid: number };
+  | { type: 'uid'; hostUid: number }
+  /** a relayed output (fd) went past the relay's limit; the launcher has killed the sandbox */
+  | { type: 'output'; fd: number };
 
 const STEP_NAMES = new Map<number, StepName>(Object.entries(STEP).map(([k, v]) => [v, k as StepName]));
 
@@ -191,6 +198,7 @@ export function decodeReport(b: Buffer): LauncherReport {
     case REPORT.RUSAGE: return { type: 'rusage', maxRssKiB: err, cpuUs: index };
     case REPORT.SETUP: return { type: 'setup', who: step, cpuUs: index };
     case REPORT.UID: return { type: 'uid', hostUid: index };
+    case REPORT.OUTPUT: return { type: 'output', fd: index };
     default: return { type: 'error', step: STEP_NAMES.get(step) ?? 'NONE', errno: err, index };
   }
 }

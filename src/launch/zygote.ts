@@ -12,46 +12,16 @@
  * own, the runs in flight end as launcher failures and the next run starts a new one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
 import { SandboxError } from '../errors.js';
 import { memfd, pipe, seqpacketPair } from '../host/libc.js';
 import { sendWithFds } from './fdpass.js';
+import { launcherExit, stdioFd, type LauncherHandle, type StdioFd } from './launcher-process.js';
 import {
-  decodeWaitStatus, decodeZygoteEvent, encodeZygoteRequest, fixedRecords, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RECORD_SIZE, type ZygoteEvent,
+  decodeZygoteEvent, encodeZygoteRequest, fixedRecords, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RECORD_SIZE, type ZygoteEvent,
 } from './wire.js';
-
-/** A launcher (A) as the supervisor sees it, however it was started. */
-export interface LauncherHandle {
-  pid: number | undefined;
-  /** a spawned launcher's stdio streams (relayed outputs are read from them) */
-  stdio?: readonly (Readable | Writable | null | undefined)[];
-  /** the read end of its report pipe (fd 4) */
-  reports: Readable;
-  kill(signal: 'SIGTERM' | 'SIGKILL'): void;
-  onExit(cb: (code: number | null, signal: NodeJS.Signals | null) => void): void;
-}
-
-/** The workload's stdio as fds: 'inherit' is ours, 'ignore' is /dev/null. */
-export type StdioFd = 'inherit' | 'ignore' | number;
-
-let devNull: number | null = null;
-
-function stdioFd(slot: StdioFd, own: number): number {
-  if (slot === 'inherit') return own;
-  if (slot === 'ignore') return (devNull ??= openSync('/dev/null', 'r+'));
-  return slot;
-}
-
-/** A launcher's wait status as Node reports a child's exit: a code, or the signal's name. */
-function launcherExit(status: number): { code: number | null; signal: NodeJS.Signals | null } {
-  const { code, signal } = decodeWaitStatus(status);
-  if (signal === null) return { code, signal: null };
-  const name = Object.entries(constants.signals).find(([, n]) => n === signal)?.[0] as NodeJS.Signals | undefined;
-  return { code: null, signal: name ?? 'SIGKILL' };
-}
 
 interface Flight {
   pid: number | undefined;

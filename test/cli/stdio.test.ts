@@ -2,11 +2,17 @@
  * The CLI's stdio when the supervisor must see the bytes (an output limit, or --json capturing them):
  * the launcher makes the workload's stdout/stderr real pipes and relays them (native/relay.c), so the
  * workload sees pipes — `/dev/stdout` and `/dev/stderr` open as in a shell pipeline, as root too — and
- * the bytes arrive whole, in order per stream, and cut at the limit. As root and rootless.
+ * the bytes arrive whole, in order per stream, and cut at the limit — by the launcher, which relays
+ * the CLI's own stdout and stderr itself (Node never sees those bytes). As root and rootless.
  */
+const bytes = (n: number, c: string) => `head -c ${n} /dev/zero | tr '\\0' ${c}`;
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { modes, sandboxExec } from '../helpers/cli.js';
+import { commandFor, modes, sandboxExec } from '../helpers/cli.js';
 
 for (const mode of modes()) {
   describe(`stdio through the launcher's relay (${mode.name})`, { timeout: 120_000 }, () => {
@@ -36,6 +42,33 @@ for (const mode of modes()) {
       assert.equal(r.stdout.length, 4096);
       assert.match(r.stderr, /output limit exceeded \(4096 bytes\)/);
       assert.notEqual(r.code, 0);
+    });
+
+    test('the limit is exact, and stdout and stderr count together', async () => {
+      const args = ['--policy', 'strict', '--output-limit', '4K'];
+      const at = await sandboxExec(['sh', '-c', `${bytes(2048, 'a')}; ${bytes(2048, 'b')} >&2`], args, { user: mode.user });
+      assert.equal(at.code, 0, at.stderr);
+      assert.equal(at.stdout, 'a'.repeat(2048));
+      assert.equal(at.stderr, 'b'.repeat(2048));
+      const over = await sandboxExec(['sh', '-c', `${bytes(2048, 'a')}; ${bytes(2049, 'b')} >&2`], args, { user: mode.user });
+      assert.equal(over.code, 128 + 9, over.stderr);
+      assert.equal(over.stdout, 'a'.repeat(2048));
+      assert.equal(over.stderr, `${'b'.repeat(2048)}sandbox: output limit exceeded (4096 bytes)\n`);
+    });
+
+    test('to a file opened for appending (which splice cannot write): copied, and cut at the limit', () => {
+      const file = join(tmpdir(), `sbx-stdio-${process.pid}-${mode.name}`);
+      const out = openSync(file, 'a');
+      try {
+        const [cmd, argv] = commandFor(['exec', '--policy', 'strict', '--output-limit', '4K', '--', 'sh', '-c', 'yes flood'], mode.user);
+        const r = spawnSync(cmd, argv, { stdio: ['ignore', out, 'pipe'], encoding: 'utf8', cwd: tmpdir(), timeout: 60_000 });
+        assert.match(r.stderr, /output limit exceeded \(4096 bytes\)/);
+        assert.equal(r.status, 128 + 9);
+        assert.equal(readFileSync(file, 'utf8'), 'flood\n'.repeat(1000).slice(0, 4096));
+      } finally {
+        closeSync(out);
+        rmSync(file, { force: true });
+      }
     });
   });
 }

@@ -87,14 +87,18 @@ test('the valid plan is accepted', async () => {
   assert.equal(o.reports.length, 0);
 });
 
-test('output relays: the known outputs are accepted; another bit, or the record twice, is refused', async () => {
+test('output relays: the known outputs are accepted; no output, another bit, a short record or the record twice is refused', async () => {
   assert.equal((await check(ASAN, validPlan(['stdout', 'stderr']))).code, 0);
-  const mask = (m: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(m, 0); return b; };
+  const relay = (m: number, limit = 0xffffffffffffffffn) => { const b = Buffer.alloc(12); b.writeUInt32LE(m, 0); b.writeBigUInt64LE(limit, 4); return b; };
+  assert.equal((await check(ASAN, withRecord(validPlan(), TAG.RELAY, relay(2, 0n)))).code, 0, 'a limit of 0 bytes is a limit');
   for (const [what, plan, reason] of [
-    ['stdin bit', withRecord(validPlan(), TAG.RELAY, mask(1)), DECODE_ERROR.BAD_VALUE],
-    ['high bit', withRecord(validPlan(), TAG.RELAY, mask(0x80000000)), DECODE_ERROR.BAD_VALUE],
+    ['no output', withRecord(validPlan(), TAG.RELAY, relay(0)), DECODE_ERROR.BAD_VALUE],
+    ['stdin bit', withRecord(validPlan(), TAG.RELAY, relay(1)), DECODE_ERROR.BAD_VALUE],
+    ['high bit', withRecord(validPlan(), TAG.RELAY, relay(0x80000000)), DECODE_ERROR.BAD_VALUE],
     ['short record', withRecord(validPlan(), TAG.RELAY, Buffer.alloc(2)), DECODE_ERROR.BAD_RECORD],
-    ['twice', withRecord(validPlan(['stdout']), TAG.RELAY, mask(2)), DECODE_ERROR.DUPLICATE],
+    ['mask without a limit', withRecord(validPlan(), TAG.RELAY, relay(2).subarray(0, 4)), DECODE_ERROR.BAD_RECORD],
+    ['longer record', withRecord(validPlan(), TAG.RELAY, Buffer.concat([relay(2), Buffer.alloc(1)])), DECODE_ERROR.BAD_RECORD],
+    ['twice', withRecord(validPlan(['stdout']), TAG.RELAY, relay(2)), DECODE_ERROR.DUPLICATE],
   ] as const) {
     const o = await check(ASAN, plan);
     assertHandled(o, what);

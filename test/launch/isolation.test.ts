@@ -127,6 +127,14 @@ for (const mode of modes()) {
       assert.deepEqual(r.stdout.trim().split(/\s+/).map(Number).sort((a, b) => a - b), [0, 1, 2]);
     });
 
+    test('the workload starts with no signal blocked or ignored', async () => {
+      // the CLI starts the launcher with posix_spawn, which leaves glibc's signals 32 and 33 ignored
+      const r = await run(['/bin/grep', '-E', '^Sig(Blk|Ign):', '/proc/self/status']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^SigBlk:\s+0{16}$/m);
+      assert.match(r.stdout, /^SigIgn:\s+0{16}$/m);
+    });
+
     test('all capability sets are empty, no_new_privs is set, securebits are locked', async () => {
       const r = await run(['sh', '-c', 'grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)" /proc/self/status']);
       assert.equal(r.code, 0, r.stderr);

@@ -1,0 +1,209 @@
+/*
+ * build/sandbox-spawn.node: how a one-run Node process (the CLI, run({launcher:'spawn'}), a run in a
+ * systemd scope) starts the launcher. A Node-API module, loaded by process.dlopen; it depends on
+ * nothing but libc.
+ *
+ * Why not child_process.spawn: libuv forks. A fork write-protects every page of Node's ~50 MB, so the
+ * child's first writes until its execve fault, and so do Node's first writes to each page after it.
+ * On a VM where a page fault costs ~15 µs, that was ~10 ms of every `sandbox exec` (bench/README.md).
+ * posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK)) shares the address space until the execve and
+ * copies nothing. Why not koffi, which the library uses for the syscalls Node lacks: loading it takes
+ * ~10 ms, more than this saves; this module loads in under 1 ms.
+ *
+ * Three functions, no policy:
+ *   pipe()                         → [read end, write end], both close-on-exec
+ *   spawn(file, argv, envp, fds)   → pid; fds[i] becomes the child's fd i, and it has no other fd
+ *   wait(pid)                      → the raw wait status (blocks; see src/launch/spawn.ts for when)
+ * Failures are thrown as Errors whose code is the errno name (ENOENT…) and whose message names the call.
+ *
+ * The Node-API declarations below are the few this file uses, copied from the ABI-stable C interface
+ * (js_native_api.h, node_api.h; Node-API version 8), so the build needs no Node headers — only cc.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct napi_env__ *napi_env;
+typedef struct napi_value__ *napi_value;
+typedef struct napi_callback_info__ *napi_callback_info;
+typedef int napi_status; /* napi_ok is 0 */
+typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
+#define NAPI_AUTO_LENGTH SIZE_MAX
+napi_status napi_create_function(napi_env, const char *, size_t, napi_callback, void *, napi_value *);
+napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *, napi_value *, napi_value *, void **);
+napi_status napi_get_value_string_utf8(napi_env, napi_value, char *, size_t, size_t *);
+napi_status napi_get_array_length(napi_env, napi_value, uint32_t *);
+napi_status napi_get_element(napi_env, napi_value, uint32_t, napi_value *);
+napi_status napi_get_value_int32(napi_env, napi_value, int32_t *);
+napi_status napi_create_int32(napi_env, int32_t, napi_value *);
+napi_status napi_create_array_with_length(napi_env, size_t, napi_value *);
+napi_status napi_set_element(napi_env, napi_value, uint32_t, napi_value);
+napi_status napi_set_named_property(napi_env, napi_value, const char *, napi_value);
+napi_status napi_throw_error(napi_env, const char *, const char *);
+
+/* Bounds on what a caller may pass: far above a launcher's command line, far below trouble. */
+#define MAX_STRINGS 4096
+#define MAX_FDS 16
+
+static napi_value throw_errno(napi_env env, const char *call, int err) {
+  char msg[160];
+  strncpy(msg, call, 64);
+  msg[64] = '\0';
+  strcat(msg, ": ");
+  strncat(msg, strerror(err), sizeof msg - strlen(msg) - 1);
+  const char *name = strerrorname_np(err);
+  napi_throw_error(env, name ? name : "EIO", msg);
+  return NULL;
+}
+
+static napi_value int_value(napi_env env, int32_t v) {
+  napi_value r;
+  return napi_create_int32(env, v, &r) == 0 ? r : NULL;
+}
+
+/* A JS string as a malloc'd C string; NULL if it is not a string (or has a NUL inside). */
+static char *c_string(napi_env env, napi_value v) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != 0) return NULL;
+  char *s = malloc(len + 1);
+  if (!s) return NULL;
+  if (napi_get_value_string_utf8(env, v, s, len + 1, &len) != 0 || strlen(s) != len) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+static void free_strings(char **v) {
+  if (!v) return;
+  for (char **p = v; *p; p++) free(*p);
+  free(v);
+}
+
+/* A JS array of strings as a NULL-terminated vector; NULL if it is not one. */
+static char **c_strings(napi_env env, napi_value arr) {
+  uint32_t n;
+  if (napi_get_array_length(env, arr, &n) != 0 || n > MAX_STRINGS) return NULL;
+  char **v = calloc((size_t)n + 1, sizeof *v);
+  if (!v) return NULL;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    if (napi_get_element(env, arr, i, &e) != 0 || !(v[i] = c_string(env, e))) {
+      free_strings(v);
+      return NULL;
+    }
+  }
+  return v;
+}
+
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  int ends[2];
+  if (pipe2(ends, O_CLOEXEC) < 0) return throw_errno(env, "pipe2", errno);
+  napi_value arr;
+  if (napi_create_array_with_length(env, 2, &arr) != 0 || napi_set_element(env, arr, 0, int_value(env, ends[0])) != 0 ||
+      napi_set_element(env, arr, 1, int_value(env, ends[1])) != 0) {
+    close(ends[0]);
+    close(ends[1]);
+    return NULL;
+  }
+  return arr;
+}
+
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != 0 || argc != 4) {
+    napi_throw_error(env, "EINVAL", "spawn(file, argv, envp, fds)");
+    return NULL;
+  }
+  char *file = c_string(env, args[0]);
+  char **argv = c_strings(env, args[1]);
+  char **envp = c_strings(env, args[2]);
+  uint32_t nfds = 0;
+  int fds[MAX_FDS], moved[MAX_FDS];
+  int ok = file && file[0] == '/' && argv && argv[0] && envp && napi_get_array_length(env, args[3], &nfds) == 0 && nfds <= MAX_FDS;
+  for (uint32_t i = 0; ok && i < nfds; i++) {
+    napi_value e;
+    int32_t fd;
+    moved[i] = -1;
+    ok = napi_get_element(env, args[3], i, &e) == 0 && napi_get_value_int32(env, e, &fd) == 0 && fd >= 0;
+    fds[i] = fd;
+  }
+  napi_value result = NULL;
+  if (!ok) {
+    napi_throw_error(env, "EINVAL", "spawn: file must be an absolute path, argv and envp arrays of strings, fds at most 16 fds");
+    goto out;
+  }
+  /* The dup2s run in order in the child: an fd that is also a target below nfds (fds = [5, 0]: fd 0
+   * is overwritten before it is copied to 1) is first moved above the range, here, close-on-exec. */
+  for (uint32_t i = 0; i < nfds; i++) {
+    if ((uint32_t)fds[i] >= nfds || (uint32_t)fds[i] == i) continue;
+    if ((moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, (int)nfds)) < 0) {
+      result = throw_errno(env, "fcntl(F_DUPFD_CLOEXEC)", errno);
+      goto out;
+    }
+    fds[i] = moved[i];
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  /* dup2 onto itself clears close-on-exec (glibc ≥ 2.29), so fds[i] == i is inherited too */
+  for (uint32_t i = 0; i < nfds; i++) posix_spawn_file_actions_adddup2(&actions, fds[i], (int)i);
+  /* and nothing else: not even an fd some other part of this process left without close-on-exec */
+  posix_spawn_file_actions_addclosefrom_np(&actions, (int)nfds);
+  /* Node blocks some signals on its threads and ignores SIGPIPE: the launcher starts as from a shell,
+   * with no signal blocked and every disposition the default (as libuv does for a spawned child). */
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid;
+  int err = posix_spawn(&pid, file, &actions, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  result = err ? throw_errno(env, file, err) : int_value(env, pid);
+out:
+  for (uint32_t i = 0; ok && i < nfds; i++)
+    if (moved[i] >= 0) close(moved[i]);
+  free(file);
+  free_strings(argv);
+  free_strings(envp);
+  return result;
+}
+
+static napi_value js_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  int32_t pid;
+  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != 0 || argc != 1 || napi_get_value_int32(env, arg, &pid) != 0 || pid <= 0) {
+    napi_throw_error(env, "EINVAL", "wait(pid)");
+    return NULL;
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return throw_errno(env, "waitpid", errno);
+  return int_value(env, status);
+}
+
+__attribute__((visibility("default"))) int32_t node_api_module_get_api_version_v1(void) { return 8; }
+
+__attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+  static const struct { const char *name; napi_callback cb; } fns[] = {{"pipe", js_pipe}, {"spawn", js_spawn}, {"wait", js_wait}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != 0 ||
+        napi_set_named_property(env, exports, fns[i].name, f) != 0)
+      return NULL;
+  }
+  return exports;
+}

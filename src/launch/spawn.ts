@@ -1,0 +1,118 @@
+/**
+ * Starting one launcher for one run, from a process that runs one (the CLI, run({launcher:'spawn'}),
+ * a run in a systemd scope): posix_spawn through native/spawn.c, not child_process.spawn, whose fork
+ * of Node's address space cost ~10 ms of every `sandbox exec` on the dev VM (see native/spawn.c).
+ *
+ * The launcher gets fds 0-2 (the workload's stdio, or pipes it relays), 3 (the plan) and 4 (reports);
+ * everything else it inherits it closes itself. It is reaped when its report pipe reaches end of
+ * stream: fd 4 is close-on-exec in the launcher's processes, so the pipe ends only when the launcher
+ * and its init have exited (or the launcher's exec failed) — the wait then returns at once.
+ */
+import { closeSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { SandboxError } from '../errors.js';
+import { packageRoot } from '../policy/paths.js';
+import { launcherExit, stdioFd, type LauncherHandle } from './launcher-process.js';
+import type { StdioSlot } from './supervisor.js';
+
+export interface SpawnModule {
+  pipe(): [number, number];
+  spawn(file: string, argv: string[], envp: string[], fds: number[]): number;
+  wait(pid: number): number;
+}
+
+/** native/spawn.c, loaded on first use (exported for its tests) */
+let loaded: SpawnModule | null = null;
+
+export function spawnModule(): SpawnModule {
+  if (loaded) return loaded;
+  const path = resolve(packageRoot(), 'native/build/sandbox-spawn.node');
+  const m = { exports: {} as SpawnModule };
+  try {
+    process.dlopen(m, path);
+  } catch (e) {
+    throw new SandboxError('LAUNCHER_MISSING', `cannot load ${path} (${(e as Error).message}); run \`npm run build:native\` (needs a C compiler: apt-get install gcc make)`);
+  }
+  return (loaded = m.exports);
+}
+
+export interface SpawnedLauncher extends LauncherHandle {
+  pid: number;
+  /** write the encoded plan to its fd 3 and close it (a launcher that died early is found by its exit) */
+  sendPlan(plan: Buffer): void;
+}
+
+/**
+ * Spawn `argv` (argv[0]: an absolute path) with exactly `env`, the workload's stdio slots as fds 0-2
+ * ('pipe': a pipe whose read end comes back in `stdio`), the plan pipe as fd 3, the report pipe as 4.
+ */
+export function spawnLauncherProcess(argv: string[], env: string[], slots: [StdioSlot, StdioSlot, StdioSlot]): SpawnedLauncher {
+  const native = spawnModule();
+  const theirs: number[] = [];
+  const ours: number[] = [];
+  /** a pipe: the child's end goes to `theirs`, ours to `ours`; returns [child's, ours] */
+  const pipe = (childReads: boolean): [number, number] => {
+    const [r, w] = native.pipe();
+    const [child, mine] = childReads ? [r, w] : [w, r];
+    theirs.push(child);
+    ours.push(mine);
+    return [child, mine];
+  };
+  let pid: number;
+  const outputs: (Readable | null)[] = [null, null, null];
+  let planFd: number;
+  let reportFd: number;
+  try {
+    const fds: number[] = [];
+    const relayed: [number, number][] = [];
+    slots.forEach((slot, i) => {
+      if (slot !== 'pipe') return fds.push(stdioFd(slot, i));
+      const [child, mine] = pipe(false);
+      relayed.push([i, mine]);
+      return fds.push(child);
+    });
+    let child: number;
+    [child, planFd] = pipe(true);
+    fds.push(child);
+    [child, reportFd] = pipe(false);
+    fds.push(child);
+    pid = native.spawn(argv[0]!, argv, env, fds);
+    for (const [i, fd] of relayed) outputs[i] = new Socket({ fd, readable: true, writable: false });
+  } catch (e) {
+    for (const fd of ours) closeSync(fd);
+    throw e instanceof SandboxError ? e : new SandboxError('LAUNCH_FAILED', `cannot start the launcher: ${(e as Error).message}`);
+  } finally {
+    // The child holds its own copies now (or never started): ours must go, or EOF never comes.
+    for (const fd of theirs) closeSync(fd);
+  }
+
+  const reports = new Socket({ fd: reportFd, readable: true, writable: false });
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const waiting: ((code: number | null, signal: NodeJS.Signals | null) => void)[] = [];
+  reports.on('close', () => {
+    exit = launcherExit(native.wait(pid));
+    for (const cb of waiting.splice(0)) cb(exit.code, exit.signal);
+  });
+  return {
+    pid,
+    stdio: outputs,
+    reports,
+    sendPlan(plan) {
+      try {
+        // A blocking pipe: the launcher reads its whole plan before anything else.
+        for (let off = 0; off < plan.length;) off += writeSync(planFd, plan, off);
+      } catch { /* EPIPE: the launcher died before reading; its exit and reports tell why */ }
+      closeSync(planFd);
+    },
+    kill(signal) {
+      // Only until it is reaped: after that the pid may be another process's.
+      if (exit === null) process.kill(pid, signal);
+    },
+    onExit(cb) {
+      if (exit) cb(exit.code, exit.signal);
+      else waiting.push(cb);
+    },
+  };
+}
