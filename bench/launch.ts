@@ -71,10 +71,11 @@ function spawnConfig(label: string, cmd: string, args: string[]): Config {
 }
 
 /**
- * The floor under the CLI row: a fresh `node` that reads an already encoded strict plan and spawns
- * the launcher on it — no argument parsing, no policy, no prepare, no supervision beyond the exit.
- * Whatever the CLI costs above this row is the CLI's own; the distance from `node -e 0` to this row is
- * what Node's start of child_process plus the sandbox itself cost, and no CLI can go below it.
+ * The floor under the CLI row: a fresh `node` that reads an already encoded strict plan and starts
+ * the launcher on it the way the CLI does (posix_spawn through native/build/sandbox-spawn.node) — no
+ * argument parsing, no policy, no prepare, no supervision beyond the exit. Whatever the CLI costs
+ * above this row is the CLI's own; the distance from `node -e 0` to this row is what starting the
+ * launcher plus the sandbox itself cost, and no Node CLI can go below it.
  */
 async function floorConfig(): Promise<{ config: Config; dispose(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'sbx-bench-floor-'));
@@ -83,12 +84,19 @@ async function floorConfig(): Promise<{ config: Config; dispose(): Promise<void>
   writeFileSync(join(dir, 'plan.bin'), encodePlan(prepared.plan));
   const script = join(dir, 'floor.cjs');
   writeFileSync(script, [
-    "const { spawn } = require('node:child_process');",
-    `const plan = require('node:fs').readFileSync(${JSON.stringify(join(dir, 'plan.bin'))});`,
-    `const c = spawn(${JSON.stringify(launcherPath())}, ['--parent-pid', String(process.pid)], { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], env: {} });`,
-    'c.stdio[3].end(plan);',
-    'c.stdio[4].resume();',
-    "c.on('exit', (code) => process.exit(code ?? 1));",
+    "const fs = require('node:fs');",
+    'const m = { exports: {} };',
+    `process.dlopen(m, ${JSON.stringify(join(dirname(launcherPath()), 'sandbox-spawn.node'))});`,
+    `const plan = fs.readFileSync(${JSON.stringify(join(dir, 'plan.bin'))});`,
+    'const [planRead, planWrite] = m.exports.pipe();',
+    'const [reportRead, reportWrite] = m.exports.pipe();',
+    "const devNull = fs.openSync('/dev/null', 'r+');",
+    `const pid = m.exports.spawn(${JSON.stringify(launcherPath())}, [${JSON.stringify(launcherPath())}, '--parent-pid', String(process.pid)], [], [devNull, devNull, devNull, planRead, reportWrite]);`,
+    'fs.closeSync(planRead); fs.closeSync(reportWrite);',
+    'fs.writeSync(planWrite, plan); fs.closeSync(planWrite);',
+    "const reports = new (require('node:net').Socket)({ fd: reportRead, readable: true, writable: false });",
+    "reports.resume();",
+    "reports.on('close', () => { const status = m.exports.wait(pid); process.exit(status === 0 ? 0 : 1); });",
   ].join('\n'));
   return {
     config: spawnConfig('floor: node spawning the launcher on a ready plan', process.execPath, [script]),

@@ -19,13 +19,45 @@ import { build } from 'esbuild';
  *  - string-width (three copies: yargs', cliui's, wrap-ansi's) builds an Intl.Segmenter and a
  *    \p{RGI_Emoji} regex when loaded: ~25 + ~22 ms of ICU initialisation on a 2-core dev VM.
  *  - assert (the yargs platform shim takes strictEqual/notStrictEqual from it): node:assert loads
- *    its error classes and colour support, ~5 ms; yargs calls it only on malformed command definitions.
+ *    its error classes and colour support, ~5 ms, and touches process.stderr. yargs calls both on
+ *    every option it is given (that a key is a string), so the stub answers a passing check itself
+ *    (the same Object.is comparison) and loads node:assert only to throw for a failing one.
  */
 const lazyModules = {
   'string-width': (real) => `let m; export default function stringWidth(...a) { m ??= require(${real}); return m.default(...a); }`,
   assert: (real) => `let m; const a = () => (m ??= require(${real}));
-    export function strictEqual(...x) { return a().strictEqual(...x); }
-    export function notStrictEqual(...x) { return a().notStrictEqual(...x); }`,
+    export function strictEqual(x, y, ...rest) { if (!Object.is(x, y)) a().strictEqual(x, y, ...rest); }
+    export function notStrictEqual(x, y, ...rest) { if (Object.is(x, y)) a().notStrictEqual(x, y, ...rest); }`,
+};
+
+/**
+ * Two lines of yargs' Node platform shim, replaced in the bundle (the text is that of the pinned yargs,
+ * package.json; if either is not found, the build fails rather than go slow):
+ *  - it reads process.stdout.columns when it is loaded, which makes Node create process.stdout (~5 ms;
+ *    `sandbox exec` never writes to it unless asked for --json or --dry-run). yargs reads the value
+ *    only to wrap help text: a getter takes its place.
+ *  - mainFilename, where yargs looks for a package.json to guess a version (its factory does, before
+ *    we set ours), is derived from a node_modules path the bundle does not have, so it fell back to
+ *    the working directory: every start searched the user's directories upwards for a package.json
+ *    (and, finding none, loaded node:assert to throw). The bundle's own path: ours is two levels up.
+ */
+const SHIM_EDITS = [
+  ["stdColumns: typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null",
+    "get stdColumns() { return typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null; }"],
+  ['mainFilename: mainFilename || process.cwd(),', 'mainFilename: __dirname, // the bundle (see scripts/bundle-cli.mjs)'],
+];
+const yargsShimEdits = {
+  name: 'yargs-shim-edits',
+  setup(b) {
+    b.onLoad({ filter: /node_modules[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/ }, (args) => {
+      let text = readFileSync(args.path, 'utf8');
+      for (const [from, to] of SHIM_EDITS) {
+        if (!text.includes(from)) return { errors: [{ text: `${args.path}: no longer has \`${from}\`; update SHIM_EDITS in scripts/bundle-cli.mjs` }] };
+        text = text.replace(from, to);
+      }
+      return { contents: text, loader: 'js' };
+    });
+  },
 };
 const lazyDependencies = {
   name: 'lazy-dependencies',
@@ -114,7 +146,7 @@ await build({
   ...common,
   entryPoints: [resolve(root, 'dist/src/cli/main.js')],
   outfile: resolve(bin, 'sandbox-cli.cjs'),
-  plugins: [lazyDependencies, toVendor],
+  plugins: [lazyDependencies, yargsShimEdits, toVendor],
   // ESM's import.meta.url → the bundle's own URL (paths are found relative to it)
   define: { 'import.meta.url': '__sandbox_bundle_url' },
   banner: { js: "const __sandbox_bundle_url = require('node:url').pathToFileURL(__filename).href;" },

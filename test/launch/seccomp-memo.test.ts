@@ -90,3 +90,17 @@ test('on disk: the next process gets the same program; a damaged entry or one fo
   assert.deepEqual(inFreshProcess(section), expected, 'an entry for other inputs is not used');
   assert.equal((JSON.parse(readFileSync(entry, 'utf8')) as { inputs: string }).inputs.includes(marker), true, 'and it was rewritten for ours');
 });
+
+test('on disk: a profile file edited to the same length is compiled again in the next process', async () => {
+  // the entry's name depends on the file's length only; its stored inputs hold the whole text
+  const file = `same-length-${process.pid}-${Date.now()}.json`;
+  writeFileSync(join(dir, file), profile('EPERM'));
+  const before = inFreshProcess({ file });
+  writeFileSync(join(dir, file), profile('EBUSY'));
+  const after = inFreshProcess({ file });
+  assert.notEqual(after.hash, before.hash);
+  assert.notEqual(after.program, before.program);
+  assert.deepEqual(after, { hash: (await compileForRun({ file }, dir, kernel, euid)).hash, program: after.program });
+  writeFileSync(join(dir, file), profile('EPERM'));
+  assert.deepEqual(inFreshProcess({ file }), before, 'and back');
+});
