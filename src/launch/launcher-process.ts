@@ -7,13 +7,20 @@ import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { decodeWaitStatus } from './wire.js';
 
+/** Where a launcher's reports arrive: its report pipe's chunks, then 'close' at end of stream (a
+ * net.Socket, or a PoolThreadReader). */
+export interface ReportStream {
+  on(event: 'data', cb: (chunk: Buffer) => void): unknown;
+  on(event: 'close', cb: () => void): unknown;
+}
+
 /** A launcher (A) as the supervisor sees it, however it was started. */
 export interface LauncherHandle {
   pid: number | undefined;
   /** a spawned launcher's relayed outputs, by fd (read from them) */
   stdio?: readonly (Readable | Writable | null | undefined)[];
   /** the read end of its report pipe (fd 4) */
-  reports: Readable;
+  reports: ReportStream;
   kill(signal: 'SIGTERM' | 'SIGKILL'): void;
   onExit(cb: (code: number | null, signal: NodeJS.Signals | null) => void): void;
 }

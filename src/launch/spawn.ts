@@ -9,12 +9,13 @@
  * and its init have exited (or the launcher's exec failed) — the wait then returns at once.
  */
 import { closeSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SandboxError } from '../errors.js';
 import { packageRoot } from '../policy/paths.js';
 import { launcherExit, stdioFd, type LauncherHandle } from './launcher-process.js';
+import { pipeSocket } from './pipe-socket.js';
+import { PoolThreadReader } from './pool-thread-reader.js';
 import type { StdioSlot } from './supervisor.js';
 
 export interface SpawnModule {
@@ -79,7 +80,7 @@ export function spawnLauncherProcess(argv: string[], env: string[], slots: [Stdi
     [child, reportFd] = pipe(false);
     fds.push(child);
     pid = native.spawn(argv[0]!, argv, env, fds);
-    for (const [i, fd] of relayed) outputs[i] = new Socket({ fd, readable: true, writable: false });
+    for (const [i, fd] of relayed) outputs[i] = pipeSocket(fd, 'read');
   } catch (e) {
     for (const fd of ours) closeSync(fd);
     throw e instanceof SandboxError ? e : new SandboxError('LAUNCH_FAILED', `cannot start the launcher: ${(e as Error).message}`);
@@ -88,7 +89,7 @@ export function spawnLauncherProcess(argv: string[], env: string[], slots: [Stdi
     for (const fd of theirs) closeSync(fd);
   }
 
-  const reports = new Socket({ fd: reportFd, readable: true, writable: false });
+  const reports = PoolThreadReader.available() ? new PoolThreadReader(reportFd) : pipeSocket(reportFd, 'read');
   let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   const waiting: ((code: number | null, signal: NodeJS.Signals | null) => void)[] = [];
   reports.on('close', () => {

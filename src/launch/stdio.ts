@@ -13,8 +13,9 @@
  * any other output to a pipe this process reads.
  */
 import { closeSync } from 'node:fs';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { pipeSocket } from './pipe-socket.js';
 import type { KillReason, StdioSlot, Watchdog } from './supervisor.js';
 
 export type StdinOption = 'inherit' | 'ignore' | string | Buffer | Readable;
@@ -114,7 +115,7 @@ export async function openStdio(
     }
     const [r, w] = pipe!();
     childEnds.push(w);
-    const reader = new Socket({ fd: r, readable: true, writable: false });
+    const reader = pipeSocket(r, 'read');
     ours.push(reader);
     read(reader);
     done.push(new Promise((resolve) => { reader.on('close', () => resolve()); }));
@@ -127,7 +128,7 @@ export async function openStdio(
     if (s === 'ignore') return 'ignore';
     const [r, w] = pipe!();
     childEnds.push(r);
-    const writer = new Socket({ fd: w, readable: false, writable: true });
+    const writer = pipeSocket(w, 'write');
     ours.push(writer);
     writer.on('error', () => { /* the workload may exit without reading its input */ });
     if (typeof s === 'string' || Buffer.isBuffer(s)) writer.end(s);

@@ -5,10 +5,11 @@
  * are errors with the errno's name; and a launcher that cannot start leaves no fd behind.
  */
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { run } from '../../src/api.js';
 import { SandboxError } from '../../src/errors.js';
+import { PoolThreadReader } from '../../src/launch/pool-thread-reader.js';
 import { spawnLauncherProcess, spawnModule } from '../../src/launch/spawn.js';
 
 /** Everything the child writes to the pipe it got, and its wait status. */
@@ -110,5 +111,33 @@ describe('spawnLauncherProcess', () => {
     for (const pid of children) {
       assert.notEqual(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0], 'Z', `child ${pid} is a zombie`);
     }
+  });
+});
+
+describe('PoolThreadReader', () => {
+  test('chunks in order, then close; the fd is closed, and the next reader may start', async () => {
+    const [r, w] = spawnModule().pipe();
+    assert.equal(PoolThreadReader.available(), true);
+    const reader = new PoolThreadReader(r);
+    assert.equal(PoolThreadReader.available(), false, 'one at a time');
+    const chunks: Buffer[] = [];
+    reader.on('data', (c: Buffer) => chunks.push(c));
+    const closed = new Promise<void>((resolve) => reader.on('close', resolve));
+    const payload = Buffer.from(Array.from({ length: 10000 }, (_, i) => i % 251));
+    writeSync(w, payload.subarray(0, 5000));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    writeSync(w, payload.subarray(5000));
+    closeSync(w);
+    await closed;
+    assert.deepEqual(Buffer.concat(chunks), payload);
+    assert.equal(existsSync(`/proc/self/fd/${r}`), false, 'its fd is closed');
+    assert.equal(PoolThreadReader.available(), true);
+  });
+
+  test('concurrent spawned runs: one holds the pool thread, the others read through sockets; all complete', async () => {
+    const results = await Promise.all(['a', 'b', 'c'].map((x, i) =>
+      run({ policy: 'strict', command: ['/bin/sh', '-c', `sleep 0.${i + 1}; echo ${x}`], stdout: 'buffer', launcher: 'spawn' })));
+    assert.deepEqual(results.map((r) => [r.status, r.stdout?.toString()]), [['OK', 'a\n'], ['OK', 'b\n'], ['OK', 'c\n']]);
+    assert.equal(PoolThreadReader.available(), true, 'released when its run ended');
   });
 });

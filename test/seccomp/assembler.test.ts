@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { Assembler, NEXT, bpf, validateProgram, runFilter, type Insn } from '../../src/seccomp/index.js';
+import { Assembler, NEXT, bpf, decodeProgram, encodeProgram, validateProgram, runFilter, type Insn } from '../../src/seccomp/index.js';
 import { SeccompError } from '../../src/seccomp/errors.js';
 
 const JEQ = bpf.BPF_JMP | bpf.BPF_JEQ | bpf.BPF_K;
@@ -90,4 +90,23 @@ test('ja to a label', () => {
   const p: Insn[] = a.assemble();
   assert.deepEqual(p[0], { code: JA, jt: 0, jf: 0, k: 2 });
   assert.equal(runFilter(p, { nr: 0, arch: 0 }), 3);
+});
+
+test('sock_filter encoding: decode is the exact inverse of encode, both byte orders, all field extremes', () => {
+  const rnd = (n: number) => Math.floor(Math.random() * n);
+  const prog: Insn[] = [
+    { code: 0, jt: 0, jf: 0, k: 0 },
+    { code: 0xffff, jt: 255, jf: 255, k: 0xffffffff },
+    ...Array.from({ length: 200 }, () => ({ code: rnd(0x10000), jt: rnd(256), jf: rnd(256), k: rnd(0x100000000) })),
+  ];
+  for (const le of [true, false]) {
+    const bytes = encodeProgram(prog, le);
+    assert.equal(bytes.length, prog.length * 8);
+    assert.deepEqual(decodeProgram(bytes, le), prog);
+    // from a view into a larger buffer, as a cached entry's base64 decodes
+    const padded = Buffer.concat([Buffer.alloc(3), bytes]);
+    assert.deepEqual(decodeProgram(padded.subarray(3), le), prog);
+  }
+  assert.deepEqual(Buffer.from(encodeProgram([{ code: 0x0102, jt: 3, jf: 4, k: 0x05060708 }], true)), Buffer.from([2, 1, 3, 4, 8, 7, 6, 5]));
+  assert.throws(() => decodeProgram(Buffer.alloc(12)), (e: unknown) => e instanceof SeccompError && e.code === 'PROGRAM_INVALID');
 });
