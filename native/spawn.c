@@ -58,8 +58,12 @@ static napi_value throw_errno(napi_env env, const char *call, int err) {
   msg[64] = '\0';
   strcat(msg, ": ");
   strncat(msg, strerror(err), sizeof msg - strlen(msg) - 1);
+#if __GLIBC_PREREQ(2, 32)
   const char *name = strerrorname_np(err);
-  napi_throw_error(env, name ? name : "EIO", msg);
+#else
+  const char *name = NULL; /* the message still says what failed */
+#endif
+  napi_throw_error(env, name ? name : "ERRNO", msg);
   return NULL;
 }
 
@@ -157,8 +161,11 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   posix_spawnattr_init(&attr);
   /* dup2 onto itself clears close-on-exec (glibc ≥ 2.29), so fds[i] == i is inherited too */
   for (uint32_t i = 0; i < nfds; i++) posix_spawn_file_actions_adddup2(&actions, fds[i], (int)i);
-  /* and nothing else: not even an fd some other part of this process left without close-on-exec */
+#if __GLIBC_PREREQ(2, 34)
+  /* and nothing else: not even an fd some other part of this process left without close-on-exec
+   * (older glibc: the launcher closes every fd from 5 up itself, first thing) */
   posix_spawn_file_actions_addclosefrom_np(&actions, (int)nfds);
+#endif
   /* Node blocks some signals on its threads and ignores SIGPIPE: the launcher starts as from a shell,
    * with no signal blocked and every disposition the default (as libuv does for a spawned child). */
   sigset_t none, all;
