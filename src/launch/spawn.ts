@@ -3,8 +3,8 @@
  * a run in a systemd scope): posix_spawn through native/spawn.c, not child_process.spawn, whose fork
  * of Node's address space cost ~10 ms of every `sandbox exec` on the dev VM (see native/spawn.c).
  *
- * The launcher gets fds 0-2 (the workload's stdio, or pipes it relays), 3 (the plan) and 4 (reports);
- * everything else it inherits it closes itself. It is reaped when its report pipe reaches end of
+ * The launcher gets fds 0-2 (the workload's stdio, or pipes it relays), 3 (the plan) and 4 (reports),
+ * and no other fd. It is reaped when its report pipe reaches end of
  * stream: fd 4 is close-on-exec in the launcher's processes, so the pipe ends only when the launcher
  * and its init have exited (or the launcher's exec failed) — the wait then returns at once.
  */
