@@ -4,6 +4,11 @@
  * sandbox lives (init inherits the lock's open file; the workload does not: O_CLOEXEC). The kernel
  * drops the lock when the last holder exits, so a killed supervisor or launcher leaves no stale slot,
  * and concurrent sandboxes — from any number of supervisors — always get distinct host uids.
+ *
+ * A lock file that nobody holds may be deleted at any time (`sandbox doctor --clean` does, under the
+ * file's lock: src/host/uid-slots.ts). So a lock counts only if, once it is held, the path still names
+ * the locked file: otherwise another launcher may lock the file that now stands there, and two
+ * sandboxes would share a uid. A launcher that finds its file unlinked or replaced tries the slot again.
  */
 #define _GNU_SOURCE
 #include "launcher.h"
@@ -12,7 +17,39 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* The held lock's file is still the one at `path` (not unlinked, not replaced by another). */
+static int still_linked(int fd, const char *path) {
+  struct stat held, named;
+  if (fstat(fd, &held) < 0) return 0;
+  if (fstatat(AT_FDCWD, path, &named, AT_SYMLINK_NOFOLLOW) < 0) return 0;
+  return held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+}
+
+/* Attempts at one slot whose file keeps being removed under us before we give up on the run. */
+#define SLOT_ATTEMPTS 16
+enum { SLOT_HELD = -1, SLOT_GONE = -2 };
+
+/* Lock the slot file at `path`: its fd, with the lock held and the file still at `path`; SLOT_HELD if
+ * another sandbox holds it; SLOT_GONE if it was deleted or replaced between our open and our lock. */
+static int lock_slot(const char *path, uint32_t index) {
+  /* O_NOFOLLOW: the lock directory is root's; never follow a link planted there. */
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) fail(STEP_UID_SLOT, errno, index);
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    int err = errno;
+    close(fd);
+    if (err != EWOULDBLOCK) fail(STEP_UID_SLOT, err, index);
+    return SLOT_HELD;
+  }
+  if (!still_linked(fd, path)) {
+    close(fd); /* this lock guards nothing: the file is no longer the slot's */
+    return SLOT_GONE;
+  }
+  return fd;
+}
 
 void take_uid_slot(struct plan *p) {
   if (p->slot_count == 0) return;
@@ -23,18 +60,14 @@ void take_uid_slot(struct plan *p) {
     uint32_t uid = p->slot_first + i;
     char path[PLAN_MAX_STRING + 16];
     snprintf(path, sizeof path, "%s/%u", p->slot_dir, uid);
-    /* O_NOFOLLOW: the lock directory is root's; never follow a link planted there. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) fail(STEP_UID_SLOT, errno, i);
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-      p->host_uid = uid;
-      p->host_gid = uid;
-      report_uid(uid);
-      return; /* fd stays open: the lock lives as long as the sandbox */
-    }
-    int err = errno;
-    close(fd);
-    if (err != EWOULDBLOCK) fail(STEP_UID_SLOT, err, i);
+    int fd = SLOT_GONE;
+    for (unsigned attempt = 0; fd == SLOT_GONE && attempt < SLOT_ATTEMPTS; attempt++) fd = lock_slot(path, i);
+    if (fd == SLOT_GONE) fail(STEP_UID_SLOT, EAGAIN, i);
+    if (fd == SLOT_HELD) continue;
+    p->host_uid = uid;
+    p->host_gid = uid;
+    report_uid(uid);
+    return; /* fd stays open: the lock lives as long as the sandbox */
   }
   fail(STEP_UID_SLOT, EBUSY, p->slot_count);
 }

@@ -19,7 +19,8 @@ function format(checks: Check[]): string {
 
 async function handler(argv: ArgumentsCamelCase<DoctorArgs>): Promise<void> {
   const report = await runDoctorChecks({ clean: argv.clean === true });
-  const cleaned = report.cleaned ? `removed ${report.cleaned.length} leftover cgroup(s)${report.cleaned.map((p) => `\n  ${p}`).join('')}\n` : '';
+  const cleaned = (report.cleaned ? `removed ${report.cleaned.length} leftover cgroup(s)${report.cleaned.map((p) => `\n  ${p}`).join('')}\n` : '') +
+    (report.uidSlots ? `removed ${report.uidSlots.removed} unused uid-slot lock file(s); ${report.uidSlots.held} held by running sandboxes\n` : '');
   process.stdout.write(argv.json ? `${JSON.stringify(report, null, 2)}\n` : format(report.checks) + cleaned);
   process.exitCode = report.checks.some((c) => c.status === 'fail') ? 1 : 0;
 }
@@ -28,6 +29,6 @@ export const doctorCommand: CommandModule<object, DoctorArgs> = {
   ...COMMAND_INFO.doctor,
   builder: (y: Argv) => y
     .option('json', { type: 'boolean', describe: 'machine-readable output' })
-    .option('clean', { type: 'boolean', describe: 'also remove leftovers (cgroups, temp dirs) of runs whose supervisor was killed' }) as unknown as Argv<DoctorArgs>,
+    .option('clean', { type: 'boolean', describe: 'also remove leftovers (cgroups, temp dirs) of runs whose supervisor was killed, and unused uid-slot lock files' }) as unknown as Argv<DoctorArgs>,
   handler,
 };

@@ -8,6 +8,7 @@ import { release } from 'node:os';
 import { run } from '../api.js';
 import { isSandboxError } from '../errors.js';
 import { launcherPath } from '../launch/supervisor.js';
+import type { SlotClean } from './uid-slot-clean.js';
 
 export interface Check {
   name: string;
@@ -21,6 +22,8 @@ export interface DoctorReport {
   euid: number;
   checks: Check[];
   cleaned?: string[];
+  /** with clean, as root: unused uid-slot lock files removed, and those kept because a sandbox holds them */
+  uidSlots?: SlotClean;
 }
 
 function readTrimmed(path: string): string | null {
@@ -148,9 +151,11 @@ export async function runDoctorChecks(opts: { clean: boolean }): Promise<DoctorR
   const euid = process.geteuid!();
   // Clean first: the end-to-end check starts a run, and a run sweeps leftovers itself.
   let cleaned: string[] | undefined;
+  let uidSlots: SlotClean | undefined;
   if (opts.clean) {
     const { cleanStaleCgroups } = await import('./cgroup/index.js');
     cleaned = await cleanStaleCgroups();
+    if (euid === 0) uidSlots = await (await import('./uid-slot-clean.js')).cleanUnusedUidSlots();
   }
   const checks: Check[] = [
     checkKernel(),
@@ -162,5 +167,5 @@ export async function runDoctorChecks(opts: { clean: boolean }): Promise<DoctorR
     checkOverlay(),
     await checkEndToEnd(),
   ];
-  return { kernel: release(), euid, checks, ...(cleaned ? { cleaned } : {}) };
+  return { kernel: release(), euid, checks, ...(cleaned ? { cleaned } : {}), ...(uidSlots ? { uidSlots } : {}) };
 }

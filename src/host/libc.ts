@@ -32,6 +32,15 @@ export function seqpacketPair(): [number, number] {
   return [fds[0]!, fds[1]!];
 }
 
+const flockRaw: (fd: number, op: number) => number = libc.func('int flock(int fd, int op)');
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/** flock(fd, LOCK_EX | LOCK_NB): true if taken now, false if someone else holds it. */
+export function tryLockExclusive(fd: number): boolean {
+  return flockRaw(fd, LOCK_EX | LOCK_NB) === 0;
+}
+
 const memfdCreateRaw: (name: string, flags: number) => number = libc.func('int memfd_create(const char *name, unsigned int flags)');
 const MFD_CLOEXEC = 1;
 

@@ -4,11 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { LOCK_DIR } from '../../src/host/uid-slots.js';
 import { cli, commandFor, modes, processesMatching, sleep, markerAssignment } from '../helpers/cli.js';
 
-interface Report { euid: number; checks: { name: string; status: string; detail: string; fix?: string }[]; cleaned?: string[] }
+interface Report { euid: number; checks: { name: string; status: string; detail: string; fix?: string }[]; cleaned?: string[]; uidSlots?: { removed: number; held: number } }
 
 for (const mode of modes()) {
   describe(`doctor (${mode.name})`, () => {
@@ -66,6 +68,17 @@ describe('after a supervisor SIGKILL (root)', () => {
     const report = JSON.parse(r.stdout) as Report;
     assert.ok(report.cleaned?.some((p) => p.endsWith(`/${leaf}`)), `cleaned: ${report.cleaned}`);
     assert.equal(existsSync(`${PARENT}/${leaf}`), false);
+  });
+
+  test('`sandbox doctor --clean` removes unused uid-slot lock files, and says so', async () => {
+    const unused = join(LOCK_DIR, String(0x70000000 + 65000)); // a slot no run of the tests takes
+    mkdirSync(LOCK_DIR, { recursive: true, mode: 0o700 });
+    writeFileSync(unused, '');
+    const json = JSON.parse((await cli(['doctor', '--clean', '--json'])).stdout) as Report;
+    assert.ok((json.uidSlots?.removed ?? 0) >= 1, JSON.stringify(json.uidSlots));
+    assert.equal(existsSync(unused), false);
+    const text = await cli(['doctor', '--clean']);
+    assert.match(text.stdout, /removed \d+ unused uid-slot lock file\(s\); \d+ held by running sandboxes/);
   });
 
   test('the next run removes the leftover cgroup', async () => {
