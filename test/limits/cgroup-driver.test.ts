@@ -248,6 +248,22 @@ if (expected === 'none') {
     assert.ok([...subs, ...cg.paths].every((p) => !existsSync(p)));
   });
 
+  if (expected === 'v1') {
+    test('v1: a task in a child group of one hierarchy only: the other leaves go at once, then it is frozen, killed, removed', T, async () => {
+      // remove() first just rmdirs every leaf (the freezer's last); here only the freezer leaf is busy
+      const cg = await createRunCgroup(runId('part'), {});
+      const freezer = v1Leaf(cg, 'freezer');
+      const nested = join(freezer, 'nested');
+      mkdirSync(nested);
+      const inner = { ...cg, procsFiles: [join(nested, 'cgroup.procs')] } as RunCgroup;
+      const w = spawnJoined(inner, ['sleep', '600']);
+      await until(() => readFileSync(inner.procsFiles[0]!, 'utf8').trim() !== '', 'sleep in the nested freezer group');
+      await cg.remove();
+      assert.equal((await w.exited).signal, 'SIGKILL');
+      assert.ok([nested, ...cg.paths].every((p) => !existsSync(p)));
+    });
+  }
+
   test('remove() kills what is still running, and never throws for a leaf that is already gone', T, async () => {
     const cg = await createRunCgroup(runId('rm'), {});
     const w = spawnJoined(cg, ['sleep', '600']);

@@ -17,12 +17,13 @@
  * - Tasks that joined keep their old charges (move_charge_at_immigrate=0): only memory allocated inside counts,
  *   so the launcher joining before clone() does not bill the run for the launcher's own pages.
  */
+import { rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxError } from '../../errors.js';
 import type { CgroupLimits, CgroupStats, RunCgroup } from './types.js';
 import type { V1Host } from './probe.js';
 import {
-  OpenCounter, exists, mkdirCg, mkdirShared, parseIntStrict, parseKeyed, readCg, readCgOptional,
+  OpenCounter, errnoOf, exists, mkdirCg, mkdirShared, parseIntStrict, parseKeyed, readCg, readCgOptional,
   readPidsTree, rmdirTree, swapActive, tryWriteCg, waitFor, writeCg,
 } from './fs.js';
 import { leafName, selfOwner } from './naming.js';
@@ -229,9 +230,38 @@ class V1RunCgroup implements RunCgroup {
     }
   }
 
+  /**
+   * The usual end of a run: the launcher has reaped everything and no child group was made, so each
+   * leaf is just rmdir'd (4 system calls instead of ~40 — half a millisecond of every run here). rmdir
+   * succeeds only on a group with no task and no child group, the kernel checks that, so this is safe
+   * to try first; the freezer's leaf goes last, so that if a leaf is busy the full path below can still
+   * freeze and kill what is left. False when a leaf is busy (what was removed stays removed).
+   */
+  private removeIfEmpty(): boolean {
+    try {
+      this.cpuUsageNs(); // keep the final value for callers that ask after remove()
+    } catch {
+      /* the counter is only a convenience here */
+    }
+    const freezer = this.leaves.get('freezer');
+    for (const dir of [...this.paths.filter((d) => d !== freezer), ...(freezer ? [freezer] : [])]) {
+      try {
+        rmdirSync(dir);
+      } catch (e) {
+        if (errnoOf(e) !== 'ENOENT') return false;
+      }
+    }
+    return true;
+  }
+
   remove(): Promise<void> {
     if (!this.removing) {
       this.removing = (async () => {
+        if (this.removeIfEmpty()) {
+          this.counter?.close();
+          this.counter = null;
+          return;
+        }
         const present = (await Promise.all(this.paths.map((d) => exists(d)))).some(Boolean);
         if (present) {
           if ((await this.allPids()).length > 0) await this.killAll();
