@@ -16,8 +16,9 @@
  *   wait(pid)                      → the raw wait status (blocks; see src/launch/spawn.ts for when)
  * Failures are thrown as Errors whose code is the errno name (ENOENT…) and whose message names the call.
  *
- * The Node-API declarations below are the few this file uses, copied from the ABI-stable C interface
- * (js_native_api.h, node_api.h; Node-API version 8), so the build needs no Node headers — only cc.
+ * The Node-API declarations below are the few this file uses, with the signatures of Node's ABI-stable
+ * C interface (js_native_api.h, node_api.h; Node-API version 8), so the build needs no Node headers —
+ * only cc.
  */
 #define _GNU_SOURCE
 #include <errno.h>
