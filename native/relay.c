@@ -1,8 +1,9 @@
 /*
- * Output relays (TAG_RELAY), in A. A supervisor that can only hand us sockets for the workload's
- * stdout and stderr (Node's spawn makes socketpairs) asks for this: the workload then writes to a real
- * pipe — so `echo x > /dev/stdout` works inside, as in any shell pipeline, where a socket would give
- * ENXIO — and A copies each pipe to its own fd of the same number with splice(2), which moves pages
+ * Output relays (TAG_RELAY), in A. A supervisor that starts A for one run (src/launch/spawn.ts) asks
+ * for this when the output must be limited or captured: the workload then writes to a real pipe — so
+ * `echo x > /dev/stdout` works inside, as in any shell pipeline, even when A's own fd is a socket
+ * (which would give ENXIO) — and A copies each pipe to its own fd of the same number (the CLI's stdout
+ * or stderr, or a pipe the supervisor reads) with splice(2), which moves pages
  * without a copy through user space. A copies until every pipe is at end of stream: that is when the
  * last process that could write to it is gone, which is the whole sandbox (every writer is in its pid
  * namespace). No data is looked at or changed.
