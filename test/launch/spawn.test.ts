@@ -140,4 +140,23 @@ describe('PoolThreadReader', () => {
     assert.deepEqual(results.map((r) => [r.status, r.stdout?.toString()]), [['OK', 'a\n'], ['OK', 'b\n'], ['OK', 'c\n']]);
     assert.equal(PoolThreadReader.available(), true, 'released when its run ended');
   });
+
+  test('a spawned launcher SIGKILLed mid-run: the run ends XX at once, nothing is left, the pool thread is free again', async () => {
+    const marker = `sbx-spawn-kill-${process.pid}`;
+    const cmdline = (pid: string) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } };
+    const withMarker = () => readdirSync('/proc').filter((q) => /^\d+$/.test(q) && cmdline(q).includes(marker));
+    const pending = run({ policy: 'strict', command: ['/bin/sh', '-c', `sleep 30; : ${marker}`], launcher: 'spawn' });
+    for (let i = 0; i < 300 && withMarker().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.ok(withMarker().length > 0, 'the workload is running');
+    const ours = readFileSync(`/proc/self/task/${process.pid}/children`, 'utf8').trim().split(/\s+/);
+    const launcher = ours.find((pid) => cmdline(pid).includes('sandbox-launcher'));
+    assert.ok(launcher, 'the launcher is our child');
+    process.kill(Number(launcher), 'SIGKILL');
+    const r = await pending;
+    assert.equal(r.status, 'XX');
+    assert.match(r.message, /killed by SIGKILL/);
+    assert.equal(PoolThreadReader.available(), true);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // init and the workload die by their death signals
+    assert.deepEqual(withMarker(), [], 'no process of the sandbox is left');
+  });
 });
