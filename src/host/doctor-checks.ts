@@ -48,9 +48,12 @@ function checkKernel(): Check {
     : { name: 'kernel', status: 'fail', detail: `Linux ${release()} is older than 5.12 (openat2, close_range and mount_setattr are required)`, fix: 'upgrade the kernel (Debian 12: apt-get install linux-image-amd64)' };
 }
 
-function checkLauncher(): Check {
+/** The launcher binary, and the module that starts it for one run (the CLI's way). */
+async function checkLauncher(): Promise<Check> {
   try {
-    return { name: 'launcher', status: 'ok', detail: launcherPath() };
+    const path = launcherPath();
+    (await import('../launch/spawn.js')).spawnModule();
+    return { name: 'launcher', status: 'ok', detail: `${path}, and sandbox-spawn.node beside it` };
   } catch (e) {
     return { name: 'launcher', status: 'fail', detail: (e as Error).message, fix: 'npm run build:native' };
   }
@@ -159,7 +162,7 @@ export async function runDoctorChecks(opts: { clean: boolean }): Promise<DoctorR
   }
   const checks: Check[] = [
     checkKernel(),
-    checkLauncher(),
+    await checkLauncher(),
     checkUserNamespaces(euid),
     await checkCgroups(),
     checkSeccomp(),
