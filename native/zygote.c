@@ -240,6 +240,8 @@ int run_zygote(long parent_pid, char *argv_area, size_t argv_len) {
   title_len = argv_len;
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) return 125;
   if (parent_pid > 0 && getppid() != (pid_t)parent_pid) return 125;
+  /* It lives as long as its parent: it must not keep the directory it was started in busy. */
+  if (chdir("/") < 0) return 125;
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);

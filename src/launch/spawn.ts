@@ -39,6 +39,24 @@ export function spawnModule(): SpawnModule {
   return (loaded = m.exports);
 }
 
+/**
+ * posix_spawn `argv` (argv[0]: an absolute path) with exactly `env` and `fds` (fds[i] becomes its fd
+ * i, and it has no other). A failure (the file is missing, not executable…) is LAUNCH_FAILED.
+ */
+export function startProcess(argv: string[], env: string[], fds: number[]): number {
+  const native = spawnModule();
+  try {
+    return native.spawn(argv[0]!, argv, env, fds);
+  } catch (e) {
+    throw new SandboxError('LAUNCH_FAILED', `cannot start the launcher: ${(e as Error).message}`);
+  }
+}
+
+/** Reap a child started by startProcess: its raw wait status (blocks until it has exited). */
+export function reap(pid: number): number {
+  return spawnModule().wait(pid);
+}
+
 export interface SpawnedLauncher extends LauncherHandle {
   pid: number;
   /** write the encoded plan to its fd 3 and close it (a launcher that died early is found by its exit) */
@@ -79,7 +97,7 @@ export function spawnLauncherProcess(argv: string[], env: string[], slots: [Stdi
     fds.push(child);
     [child, reportFd] = pipe(false);
     fds.push(child);
-    pid = native.spawn(argv[0]!, argv, env, fds);
+    pid = startProcess(argv, env, fds);
     for (const [i, fd] of relayed) outputs[i] = pipeSocket(fd, 'read');
   } catch (e) {
     for (const fd of ours) closeSync(fd);
@@ -93,7 +111,7 @@ export function spawnLauncherProcess(argv: string[], env: string[], slots: [Stdi
   let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   const waiting: ((code: number | null, signal: NodeJS.Signals | null) => void)[] = [];
   reports.on('close', () => {
-    exit = launcherExit(native.wait(pid));
+    exit = launcherExit(reap(pid));
     for (const cb of waiting.splice(0)) cb(exit.code, exit.signal);
   });
   return {

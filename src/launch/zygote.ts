@@ -1,7 +1,7 @@
 /**
  * The library's way to start launchers: one zygote per Node process (native/zygote.c), started on the
- * first run that uses it. Spawning the launcher from Node costs a fork of Node's whole address space
- * (8–11 ms here); the zygote is a small process that forks an A per run instead — or hands the run to
+ * first run that uses it. A launcher started per run costs its exec and dynamic loading each time;
+ * the zygote is a small process, started once, that forks an A per run instead — or hands the run to
  * the spare A it forked in advance, when the previous run ended.
  * Each run hands it, over a private SOCK_SEQPACKET socket with SCM_RIGHTS, the plan (in a memfd) and
  * the launcher's fds: stdin, stdout, stderr and the write end of the report pipe. The zygote answers
@@ -11,14 +11,15 @@
  * flight. It dies with this process (PR_SET_PDEATHSIG), and every sandbox with it. If it dies on its
  * own, the runs in flight end as launcher failures and the next run starts a new one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { SandboxError } from '../errors.js';
 import { memfd, pipe, seqpacketPair } from '../host/libc.js';
 import { sendWithFds } from './fdpass.js';
 import { launcherExit, stdioFd, type LauncherHandle, type StdioFd } from './launcher-process.js';
+import { pipeSocket } from './pipe-socket.js';
+import { reap, spawnModule, startProcess } from './spawn.js';
 import {
   decodeZygoteEvent, encodeZygoteRequest, fixedRecords, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RECORD_SIZE, type ZygoteEvent,
 } from './wire.js';
@@ -34,31 +35,43 @@ class Zygote {
   private readonly flights = new Map<number, Flight>();
   private nextId = 1;
   private dead = false;
-  private readonly events: Socket;
-
-  constructor(child: ChildProcess, private readonly sock: number) {
-    this.events = child.stdout as Socket;
+  /**
+   * `events`: the zygote's stdout. It ends only when the zygote exits (it never closes it), so its
+   * end is the zygote's death, and the wait that reaps it then returns at once.
+   */
+  constructor(pid: number, private readonly events: Socket, private readonly sock: number) {
     this.events.on('data', fixedRecords(ZYGOTE_RECORD_SIZE, (record) => this.onEvent(decodeZygoteEvent(record))));
-    child.on('exit', () => this.die());
-    child.on('error', () => this.die());
+    this.events.on('close', () => {
+      reap(pid);
+      this.die();
+    });
     // Only runs in flight keep the event loop alive, never the zygote itself.
-    child.unref();
     this.events.unref();
   }
 
+  /**
+   * posix_spawn, as for a one-run launcher (spawn.ts): forking Node would make its whole heap
+   * copy-on-write, and a large process would pay a page fault per page it writes afterwards. The same
+   * clean start: no environment, no fd but its socket (0), its event pipe (1) and /dev/null (2); the
+   * zygote moves to / itself, so that it pins no directory.
+   */
   static start(launcher: string): Zygote {
     const [ours, theirs] = seqpacketPair();
-    let child: ChildProcess;
+    let eventsRead = -1;
+    let eventsWrite = -1;
+    let pid: number;
     try {
-      // The same clean start as a spawned launcher: no environment, and a cwd that pins nothing.
-      child = spawn(launcher, ['--zygote', '--parent-pid', String(process.pid)], { stdio: [theirs, 'pipe', 'ignore'], env: {}, cwd: '/' });
+      [eventsRead, eventsWrite] = spawnModule().pipe();
+      pid = startProcess([launcher, '--zygote', '--parent-pid', String(process.pid)], [], [theirs, eventsWrite, stdioFd('ignore', 2)]);
     } catch (e) {
       closeSync(ours);
+      if (eventsRead >= 0) closeSync(eventsRead);
       throw e;
     } finally {
       closeSync(theirs);
+      if (eventsWrite >= 0) closeSync(eventsWrite);
     }
-    return new Zygote(child, ours);
+    return new Zygote(pid, pipeSocket(eventsRead, 'read'), ours);
   }
 
   get alive(): boolean {
@@ -91,7 +104,7 @@ class Zygote {
     this.events.ref();
     return {
       get pid() { return flight.pid; },
-      reports: new Socket({ fd: reportRead, readable: true, writable: false }),
+      reports: pipeSocket(reportRead, 'read'),
       kill: (signal) => {
         // Through the zygote, which signals only a child it has not reaped: never a recycled pid.
         if (this.flights.has(id)) this.trySend(encodeZygoteRequest(ZYGOTE_OP.SIGNAL, id, constants.signals[signal]));

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { run } from '../../src/api.js';
@@ -50,6 +50,14 @@ describe('run() through the zygote', { timeout: 120_000 }, () => {
     const pid = Number(found[0]!.trim().split(/\s+/)[0]);
     const ppid = Number(spawnSync('ps', ['-o', 'ppid=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim());
     assert.equal(ppid, process.pid);
+    // a clean start: it pins no directory, holds only its socket, event pipe and /dev/null, has no environment
+    assert.equal(readlinkSync(`/proc/${pid}/cwd`), '/');
+    assert.equal(readFileSync(`/proc/${pid}/environ`, 'utf8'), '');
+    const fds = readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
+    assert.deepEqual(fds.slice(0, 3), [0, 1, 2]);
+    assert.match(readlinkSync(`/proc/${pid}/fd/0`), /^socket:/);
+    assert.match(readlinkSync(`/proc/${pid}/fd/1`), /^pipe:/);
+    assert.equal(readlinkSync(`/proc/${pid}/fd/2`), '/dev/null');
   });
 
   test("launcher 'spawn' runs without the zygote", async () => {
