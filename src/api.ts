@@ -50,7 +50,7 @@ export async function run(opts: RunOptions): Promise<Result> {
   try {
     // getters: Node makes process.stdout on first use (~5 ms), which a relayed or inherited output never needs
     const own = { get stdout() { return process.stdout; }, get stderr() { return process.stderr; } };
-    stdio = await openStdio(opts, prepared.limits.outputBytes, own, opts.launcher === 'spawn');
+    stdio = openStdio(opts, prepared.limits.outputBytes, own, opts.launcher === 'spawn');
     await prepared.acquire();
     const { outcome, measurements } = await superviseRun(prepared, stdio, opts);
     await stdio.drained();

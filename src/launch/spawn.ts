@@ -4,8 +4,7 @@
  * of Node's address space cost ~10 ms of every `sandbox exec` on the dev VM (see native/spawn.c).
  *
  * The launcher gets fds 0-2 (the workload's stdio, or pipes it relays), 3 (the plan) and 4 (reports),
- * and no other fd. It is reaped when its report pipe reaches end of
- * stream: fd 4 is close-on-exec in the launcher's processes, so the pipe ends only when the launcher
+ * and no other fd. It is reaped when its report pipe reaches end of stream: fd 4 is close-on-exec in the launcher's processes, so the pipe ends only when the launcher
  * and its init have exited (or the launcher's exec failed) — the wait then returns at once.
  */
 import { closeSync, writeSync } from 'node:fs';
@@ -39,6 +38,11 @@ export function spawnModule(): SpawnModule {
   return (loaded = m.exports);
 }
 
+/** A real pipe (pipe2): [read end, write end], both close-on-exec. */
+export function pipe(): [number, number] {
+  return spawnModule().pipe();
+}
+
 /**
  * posix_spawn `argv` (argv[0]: an absolute path) with exactly `env` and `fds` (fds[i] becomes its fd
  * i, and it has no other). A failure (the file is missing, not executable…) is LAUNCH_FAILED.
@@ -68,12 +72,11 @@ export interface SpawnedLauncher extends LauncherHandle {
  * ('pipe': a pipe whose read end comes back in `stdio`), the plan pipe as fd 3, the report pipe as 4.
  */
 export function spawnLauncherProcess(argv: string[], env: string[], slots: [StdioSlot, StdioSlot, StdioSlot]): SpawnedLauncher {
-  const native = spawnModule();
   const theirs: number[] = [];
   const ours: number[] = [];
   /** a pipe: the child's end goes to `theirs`, ours to `ours`; returns [child's, ours] */
-  const pipe = (childReads: boolean): [number, number] => {
-    const [r, w] = native.pipe();
+  const pipeFor = (childReads: boolean): [number, number] => {
+    const [r, w] = pipe();
     const [child, mine] = childReads ? [r, w] : [w, r];
     theirs.push(child);
     ours.push(mine);
@@ -88,14 +91,14 @@ export function spawnLauncherProcess(argv: string[], env: string[], slots: [Stdi
     const relayed: [number, number][] = [];
     slots.forEach((slot, i) => {
       if (slot !== 'pipe') return fds.push(stdioFd(slot, i));
-      const [child, mine] = pipe(false);
+      const [child, mine] = pipeFor(false);
       relayed.push([i, mine]);
       return fds.push(child);
     });
     let child: number;
-    [child, planFd] = pipe(true);
+    [child, planFd] = pipeFor(true);
     fds.push(child);
-    [child, reportFd] = pipe(false);
+    [child, reportFd] = pipeFor(false);
     fds.push(child);
     pid = startProcess(argv, env, fds);
     for (const [i, fd] of relayed) outputs[i] = pipeSocket(fd, 'read');

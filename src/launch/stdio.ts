@@ -5,17 +5,17 @@
  * sandbox is killed (status OL) and nothing past the limit is kept.
  *
  * Real pipes, so that `open("/dev/stdout")` works inside as it does in a shell pipeline. Two ways to
- * get them: pipe2 through koffi (the zygote's runs: koffi is loaded there anyway), or — when the
- * launcher is spawned, as the CLI does — the launcher makes the output pipes itself and relays them
- * (native/relay.c), which spares a one-run process the ~10 ms of loading koffi. The launcher then
- * also enforces the output limit: it relays an 'inherit' output straight to the fd this process
- * would have given the workload (its stdout or stderr; none of those bytes pass through Node), and
- * any other output to a pipe this process reads.
+ * get them: pipe2 (native/spawn.c) for the zygote's runs, or — when the launcher is spawned, as the
+ * CLI does — the launcher makes the output pipes itself and relays them (native/relay.c), enforcing
+ * the output limit there: it relays an 'inherit' output straight to the fd this process would have
+ * given the workload (its stdout or stderr; none of those bytes pass through Node), and any other
+ * output to a pipe this process reads.
  */
 import { closeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { pipeSocket } from './pipe-socket.js';
+import { pipe } from './spawn.js';
 import type { KillReason, StdioSlot, Watchdog } from './supervisor.js';
 
 export type StdinOption = 'inherit' | 'ignore' | string | Buffer | Readable;
@@ -68,17 +68,13 @@ export interface Stdio {
   close(): void;
 }
 
-async function loadPipe(): Promise<() => [number, number]> {
-  return (await import('../host/libc.js')).pipe;
-}
-
-export async function openStdio(
+export function openStdio(
   opts: { stdin?: StdinOption; stdout?: OutputOption; stderr?: OutputOption },
   outputLimit: number | undefined,
   inherit: { stdout: Writable; stderr: Writable },
   /** the launcher is spawned (it can relay outputs; see above) */
   spawned = false,
-): Promise<Stdio> {
+): Stdio {
   const limiter = new OutputLimiter(outputLimit);
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
@@ -86,10 +82,6 @@ export async function openStdio(
   const ours: Socket[] = [];
   const done: Promise<void>[] = [];
   const needsPipe = (o: OutputOption | undefined) => !(o === undefined || o === 'ignore' || o === 'inherit') || (outputLimit !== undefined && o !== 'ignore');
-  // a string is input to send, except the two names of what to do instead
-  const mustPipeInput = (typeof opts.stdin === 'string' && opts.stdin !== 'inherit' && opts.stdin !== 'ignore') ||
-    Buffer.isBuffer(opts.stdin) || (typeof opts.stdin === 'object' && opts.stdin !== null);
-  const pipe = (!spawned && (needsPipe(opts.stdout) || needsPipe(opts.stderr))) || mustPipeInput ? await loadPipe() : null;
   const relay: ('stdout' | 'stderr')[] = [];
   const relayed = new Map<number, (stream: Readable) => void>();
 
@@ -113,7 +105,7 @@ export async function openStdio(
       })));
       return 'pipe';
     }
-    const [r, w] = pipe!();
+    const [r, w] = pipe();
     childEnds.push(w);
     const reader = pipeSocket(r, 'read');
     ours.push(reader);
@@ -126,7 +118,7 @@ export async function openStdio(
     const s = opts.stdin;
     if (s === undefined || s === 'inherit') return 'inherit';
     if (s === 'ignore') return 'ignore';
-    const [r, w] = pipe!();
+    const [r, w] = pipe();
     childEnds.push(r);
     const writer = pipeSocket(w, 'write');
     ours.push(writer);

@@ -15,11 +15,11 @@ import { closeSync, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { SandboxError } from '../errors.js';
-import { memfd, pipe, seqpacketPair } from '../host/libc.js';
+import { memfd, seqpacketPair } from '../host/libc.js';
 import { sendWithFds } from './fdpass.js';
 import { launcherExit, stdioFd, type LauncherHandle, type StdioFd } from './launcher-process.js';
 import { pipeSocket } from './pipe-socket.js';
-import { reap, spawnModule, startProcess } from './spawn.js';
+import { pipe, reap, startProcess } from './spawn.js';
 import {
   decodeZygoteEvent, encodeZygoteRequest, fixedRecords, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RECORD_SIZE, type ZygoteEvent,
 } from './wire.js';
@@ -61,7 +61,7 @@ class Zygote {
     let eventsWrite = -1;
     let pid: number;
     try {
-      [eventsRead, eventsWrite] = spawnModule().pipe();
+      [eventsRead, eventsWrite] = pipe();
       pid = startProcess([launcher, '--zygote', '--parent-pid', String(process.pid)], [], [theirs, eventsWrite, stdioFd('ignore', 2)]);
     } catch (e) {
       closeSync(ours);

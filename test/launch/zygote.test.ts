@@ -10,7 +10,8 @@ import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { describe, test } from 'node:test';
-import { memfd, pipe, seqpacketPair } from '../../src/host/libc.js';
+import { memfd, seqpacketPair } from '../../src/host/libc.js';
+import { pipe } from '../../src/launch/spawn.js';
 import { sendWithFds } from '../../src/launch/fdpass.js';
 import {
   decodeReport, decodeZygoteEvent, encodeZygoteRequest, REPORT_SIZE, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RECORD_SIZE, type ZygoteEvent,
