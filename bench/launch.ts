@@ -9,9 +9,12 @@
  * Every configuration is timed the same way from this process: from spawn() (or the run() call) to
  * the child's exit (or the settled promise). The goals the project is held to:
  *   library per-run ÷ bwrap per-run ≤ 1.0, and CLI − `node -e 0` ≤ 25 ms.
+ * Each spawned configuration also gets its minor page faults (its own and its reaped descendants'),
+ * next to what one fault costs on this machine, measured here: on some VMs a fault costs 10-100 times
+ * the usual, and a start then costs about what it touches.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -53,14 +56,38 @@ function bwrapArgs(): string[] {
 interface Config {
   label: string;
   once(): Promise<void>;
+  /** a child process whose page faults this process can count (not run(): its work is the zygote's) */
+  spawned: boolean;
+}
+
+/** Minor page faults of this process's reaped children so far (cminflt, field 11 of /proc/self/stat). */
+function childFaults(): number {
+  const stat = readFileSync('/proc/self/stat', 'latin1');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[8]);
+}
+
+/**
+ * What one minor page fault costs here, in µs: 64 MB of fresh anonymous memory (calloc → mmap, not
+ * yet touched), one write per page, the median of three rounds.
+ */
+function faultCostUs(): number {
+  const PAGE = 4096;
+  const rounds = [0, 1, 2].map(() => {
+    const mem = new Uint8Array(64 << 20);
+    const t0 = performance.now();
+    for (let i = 0; i < mem.length; i += PAGE) mem[i] = 1;
+    return ((performance.now() - t0) * 1000) / (mem.length / PAGE);
+  });
+  return rounds.sort((a, b) => a - b)[1]!;
 }
 
 /** spawn → exit, stdio ignored; a non-zero exit aborts the benchmark (a failed run is not a measurement). */
-function spawnConfig(label: string, cmd: string, args: string[]): Config {
+function spawnConfig(label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Config {
   return {
     label,
+    spawned: true,
     once: () => new Promise((resolvePromise, reject) => {
-      const child = spawn(cmd, args, { stdio: 'ignore' });
+      const child = spawn(cmd, args, { stdio: 'ignore', env });
       child.on('error', reject);
       child.on('exit', (code, signal) => {
         if (code === 0) resolvePromise();
@@ -109,6 +136,16 @@ async function floorConfig(): Promise<{ config: Config; dispose(): Promise<void>
 
 const floor = await floorConfig();
 
+/**
+ * Node reads every certificate named by NODE_EXTRA_CA_CERTS when it starts, before any script runs:
+ * where it is set (as on the dev VMs), each Node row includes that. The goal compares two such rows,
+ * so it cancels out; this row shows how much of `node -e 0` it is.
+ */
+const withoutExtraCerts: Config[] = process.env['NODE_EXTRA_CA_CERTS']
+  ? [spawnConfig('node -e 0, NODE_EXTRA_CA_CERTS unset', process.execPath, ['-e', '0'],
+    Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS')))]
+  : [];
+
 const configs: Config[] = [
   spawnConfig('/bin/true (bare)', '/bin/true', []),
   spawnConfig('bwrap --unshare-all, ro /usr', 'bwrap', bwrapArgs()),
@@ -117,27 +154,36 @@ const configs: Config[] = [
   floor.config,
   {
     label: "run({policy:'strict'}) (library)",
+    spawned: false,
     once: async () => {
       const r = await run({ policy: 'strict', command: ['/bin/true'], stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' });
       if (r.status !== 'OK') throw new Error(`library: ${r.status}: ${r.message}`);
     },
   },
+  ...withoutExtraCerts,
 ];
 
-async function timed(c: Config): Promise<number> {
+interface Sample { ms: number; faults: number }
+
+async function timed(c: Config): Promise<Sample> {
+  const f0 = childFaults();
   const t0 = performance.now();
   await c.once();
-  return performance.now() - t0;
+  const ms = performance.now() - t0;
+  return { ms, faults: childFaults() - f0 };
 }
 
 interface Stats { mean: number; p50: number; p90: number; min: number; max: number }
 
+// nearest-rank percentile of sorted values
+const percentile = (sorted: number[], p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
+
 function stats(xs: number[]): Stats {
   const s = [...xs].sort((a, b) => a - b);
-  // nearest-rank percentiles
-  const q = (p: number) => s[Math.max(0, Math.ceil(p * s.length) - 1)]!;
-  return { mean: s.reduce((a, b) => a + b, 0) / s.length, p50: q(0.5), p90: q(0.9), min: s[0]!, max: s[s.length - 1]! };
+  return { mean: s.reduce((a, b) => a + b, 0) / s.length, p50: percentile(s, 0.5), p90: percentile(s, 0.9), min: s[0]!, max: s[s.length - 1]! };
 }
+
+const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 0.5);
 
 function check(): void {
   const problems: string[] = [];
@@ -158,11 +204,12 @@ async function main(): Promise<void> {
   console.log(`launch bench: ${RUNS} runs per configuration (+${WARMUP} warm-up), interleaved round by round`);
   console.log(`host: ${cpus().length} CPUs, kernel ${release()}, node ${process.version}, running as ${euid === 0 ? 'root' : `uid ${euid} (rootless)`}`);
   console.log(`load average at start: ${load()}`);
+  const faultCostStart = faultCostUs();
 
   // Warm-up: page cache, the seccomp program cache, the lazily imported modules of run().
   for (let i = 0; i < WARMUP; i++) for (const c of configs) await c.once();
 
-  const samples = configs.map(() => [] as number[]);
+  const samples = configs.map(() => [] as Sample[]);
   for (let round = 0; round < RUNS; round++) {
     // rotate the order each round so that no configuration always follows the same one
     for (let k = 0; k < configs.length; k++) {
@@ -171,14 +218,22 @@ async function main(): Promise<void> {
     }
   }
   const endLoad = load();
+  const faultCost = (faultCostStart + faultCostUs()) / 2;
 
-  const rows = configs.map((c, i) => ({ label: c.label, ...stats(samples[i]!) }));
+  const rows = configs.map((c, i) => ({
+    label: c.label,
+    ...stats(samples[i]!.map((s) => s.ms)),
+    faults: c.spawned ? median(samples[i]!.map((s) => s.faults)) : null,
+  }));
   const width = Math.max(...rows.map((r) => r.label.length));
   console.log('');
-  console.log(`${'configuration'.padEnd(width)}  ${['mean', 'p50', 'p90', 'min', 'max'].map((h) => h.padStart(8)).join(' ')}   (ms)`);
-  for (const r of rows) console.log(`${r.label.padEnd(width)}  ${[r.mean, r.p50, r.p90, r.min, r.max].map(fmt).join(' ')}`);
+  console.log(`${'configuration'.padEnd(width)}  ${['mean', 'p50', 'p90', 'min', 'max'].map((h) => h.padStart(8)).join(' ')}   (ms)   faults (p50)`);
+  for (const r of rows) {
+    console.log(`${r.label.padEnd(width)}  ${[r.mean, r.p50, r.p90, r.min, r.max].map(fmt).join(' ')}   ${r.faults === null ? '     —' : String(r.faults).padStart(6)}`);
+  }
 
   const [bare, bwrap, node, cliRow, floorRow, lib] = rows as unknown as [Stats, Stats, Stats, Stats, Stats, Stats];
+  const faults = (r: unknown) => (r as { faults: number }).faults;
   console.log('');
   console.log('goals:');
   console.log(`  library per-run ÷ bwrap:          mean ${(lib.mean / bwrap.mean).toFixed(2)}   p50 ${(lib.p50 / bwrap.p50).toFixed(2)}   (goal ≤ 1.00)`);
@@ -188,6 +243,13 @@ async function main(): Promise<void> {
   console.log(`  CLI ÷ library:                    ${(cliRow.p50 / lib.p50).toFixed(2)} (p50)`);
   console.log(`  floor − node -e 0:                ${(floorRow.p50 - node.p50).toFixed(1)} ms (p50): the least any Node CLI can add`);
   console.log(`  CLI − floor:                      ${(cliRow.p50 - floorRow.p50).toFixed(1)} ms (p50): the CLI's own cost`);
+  const extraFaults = faults(cliRow) - faults(node);
+  console.log(`  one page fault here:              ${faultCost.toFixed(2)} µs (64 MB of fresh pages, at start and end; ~0.1-0.5 µs is usual)`);
+  console.log(`  CLI − node -e 0 in page faults:   ${extraFaults} faults (p50), ≈ ${((extraFaults * faultCost) / 1000).toFixed(1)} ms of the difference at that cost`);
+  if (withoutExtraCerts.length > 0) {
+    const unset = rows[rows.length - 1]!;
+    console.log(`  NODE_EXTRA_CA_CERTS:              set; Node's start reads those certificates: node -e 0 is ${(node.p50 - unset.p50).toFixed(1)} ms (p50) faster without it`);
+  }
   console.log(`load average at end:   ${endLoad}`);
 }
 
