@@ -84,7 +84,15 @@ static int mkdir_beneath(int rootfd, const char *rel, mode_t mode) {
   if (!copy) { close(cur); errno = ENOMEM; return -1; }
   char *save = NULL;
   for (char *comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
-    if (mkdirat(cur, comp, mode) < 0 && errno != EEXIST) break;
+    if (mkdirat(cur, comp, mode) < 0 && errno != EEXIST) {
+      /* Fail here, not with the fd reached so far: that is the parent, and a mount made through it
+       * would land on the parent (a tmpfs at /usr/x would cover /usr). */
+      int err = errno;
+      close(cur);
+      cur = -1;
+      errno = err;
+      break;
+    }
     int next = open_beneath(cur, comp, O_PATH | O_DIRECTORY);
     close(cur);
     cur = next;

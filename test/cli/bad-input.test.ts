@@ -30,6 +30,10 @@ const cases: { name: string; args: string[]; message: RegExp }[] = [
   { name: 'bind source through a symlink', args: ['exec', '--bind', `${dir}/link:/x`, '--', 'true'], message: /is a symlink, and bind sources are never followed through symlinks; give the real path/ },
   { name: 'malformed bind', args: ['exec', '--bind', 'only-one-part', '--', 'true'], message: /write SRC:DST/ },
   { name: 'bind over /proc', args: ['exec', '--bind', `${dir}/real:/proc/sys`, '--', 'true'], message: /\/proc is built by the sandbox/ },
+  // The mount point cannot be made inside the read-only /usr: the run fails there, and nothing is
+  // mounted on /usr itself instead (the launcher once mounted such a tmpfs over the parent).
+  { name: 'tmpfs target under a read-only bind', args: ['exec', '--tmpfs', '/usr/sbx-no-such-dir', '--', 'true'], message: /tmpfs \/usr\/sbx-no-such-dir: cannot create the mount point \(EROFS\); its parent is read-only/ },
+  { name: 'bind target under a read-only bind', args: ['exec', '--bind', `${dir}/real:/usr/sbx-no-such-dir`, '--', 'true'], message: /bind \/usr\/sbx-no-such-dir: cannot create the mount point \(EROFS\)/ },
   { name: 'relative bind target', args: ['exec', '--bind', `${dir}/real:work`, '--', 'true'], message: /must be an absolute path/ },
   { name: 'invalid policy JSON', args: ['exec', '--policy', `${dir}/broken.json`, '--', 'true'], message: /broken\.json: invalid JSON/ },
   { name: 'unknown policy field', args: ['exec', '--policy', `${dir}/unknown-field.json`, '--', 'true'], message: /unknown-field\.json: \/filesystem\/tmp: unknown property 'colour'; allowed here: size, inodes/ },
