@@ -137,6 +137,9 @@ static int decode_mount(struct cursor *c, struct mount_entry *m) {
   if (m->mode > 07777) return DEC_BAD_VALUE;
   if ((rc = take_string(c, PLAN_MAX_STRING, &m->dst))) return rc;
   if ((rc = check_sandbox_path(m->dst))) return rc;
+  /* Nothing is mounted at "/" itself: it would stack over the new root, and every later mount (the
+   * /proc masks among them) would be made in the covered layer, out of sight after the pivot. */
+  if (m->dst[1] == '\0') return DEC_BAD_PATH;
   if ((rc = take(c, &m->data_len, 4))) return rc;
   if (m->data_len > PLAN_MAX_DATA || (size_t)(c->end - c->p) < m->data_len) return DEC_BAD_RECORD;
   m->data = c->p;

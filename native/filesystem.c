@@ -152,16 +152,23 @@ static int existing_beneath(int rootfd, const char *dst) {
   return fd;
 }
 
-/* Create dst as an empty regular file if it does not exist yet (a bind target for a file source). */
+/*
+ * An O_PATH fd of dst, created as an empty regular file if it does not exist yet (a bind target for a
+ * file source). An existing target is only looked up, never opened for writing: that would fail on a
+ * read-only or root-owned file, and block forever on a FIFO a workload planted in a rw workspace.
+ */
 static int file_beneath(int rootfd, const char *dst) {
+  int fd = open_beneath(rootfd, rel_path(dst), O_PATH);
+  if (fd >= 0 || errno != ENOENT) return fd;
   const char *name;
   int parent = parent_beneath(rootfd, dst, &name);
   if (parent < 0) return -1;
-  int fd = openat(parent, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0444);
+  /* O_EXCL|O_NOFOLLOW: a new file or nothing; EEXIST means it appeared meanwhile, looked up below */
+  int created = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
   int saved = errno;
   close(parent);
-  if (fd < 0) { errno = saved; return -1; }
-  close(fd);
+  if (created < 0 && saved != EEXIST) { errno = saved; return -1; }
+  if (created >= 0) close(created);
   return open_beneath(rootfd, rel_path(dst), O_PATH);
 }
 
@@ -196,9 +203,12 @@ static int do_proc(int rootfd, const struct mount_entry *m) {
   return rc;
 }
 
-/* An idmapped bind prepared by A (idmap.c): attach the detached tree at dst. */
+/* An idmapped bind prepared by A (idmap.c): attach the detached tree at dst (a directory or a file
+ * target, as the tree's root is). */
 static int do_bind_tree(int rootfd, const struct mount_entry *m, int tree) {
-  int fd = target_for(rootfd, m, 1);
+  struct stat st;
+  if (fstat(tree, &st) < 0) return -1;
+  int fd = target_for(rootfd, m, S_ISDIR(st.st_mode));
   if (fd < 0) return fd == -2 ? 0 : -1;
   int rc = (int)syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
   int saved = errno;

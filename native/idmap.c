@@ -57,11 +57,23 @@ static int write_text(const char *path, const char *text) {
 static int userns_mapping(uid_t owner_uid, gid_t owner_gid, uint32_t host) {
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) < 0) return -1;
+  pid_t parent = getpid();
   pid_t child = fork();
-  if (child < 0) return -1;
+  if (child < 0) {
+    int saved = errno;
+    close(ready[0]);
+    close(ready[1]);
+    errno = saved;
+    return -1;
+  }
   if (child == 0) {
-    /* A placeholder process that only owns the new namespace until A has opened it; it dies with A. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* A placeholder process that only owns the new namespace until A has opened it. It keeps none of
+     * A's fds (the uid slot's lock, the report pipe, the supervisor's stdio: held by a process that
+     * outlived A, they would keep the slot taken and the supervisor waiting), and it dies with A — also
+     * when A died before the death signal was set. */
+    if (ready[1] > 0) syscall(SYS_close_range, 0u, (unsigned)ready[1] - 1, 0u);
+    syscall(SYS_close_range, (unsigned)ready[1] + 1, ~0u, 0u);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent) _exit(1);
     char c = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
     if (write(ready[1], &c, 1) != 1) _exit(1);
     pause();

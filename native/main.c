@@ -31,13 +31,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t init_pid = 0;
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+/* B as a pidfd (CLONE_PIDFD), written by the kernel during the clone; -1 until then. */
+static volatile int init_pidfd = -1;
 
 /* A: SIGTERM/SIGINT/SIGHUP from the supervisor tear the sandbox down. Killing init (B) makes the
  * kernel kill every process in the pid namespace; A then reaps B and exits, so when the supervisor
- * sees A exit, nothing of the sandbox is left running. */
+ * sees A exit, nothing of the sandbox is left running. Through the pidfd, not the pid: a signal that
+ * arrives after B was reaped must not hit another process that got B's pid meanwhile. */
 static void on_terminate(int sig) {
-  if (init_pid > 0) kill(init_pid, SIGKILL);
+  if (init_pidfd >= 0) syscall(SYS_pidfd_send_signal, init_pidfd, SIGKILL, NULL, 0u);
   else _exit(128 + sig);
 }
 
@@ -268,8 +274,9 @@ int run_outer(long parent_pid, int check_only) {
   struct relays relays;
   relays_open(&plan, &relays);
 
-  /* Raw clone with a NULL stack behaves like fork, into the new namespaces. */
-  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)plan.clone_flags | SIGCHLD, NULL, NULL, NULL, 0UL);
+  /* Raw clone with a NULL stack behaves like fork, into the new namespaces. The pidfd goes to the
+   * parent_tid argument, the third on x86-64 and arm64 alike. */
+  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)plan.clone_flags | CLONE_PIDFD | SIGCHLD, NULL, (int *)&init_pidfd, NULL, 0UL);
   if (pid < 0) fail(STEP_CLONE, errno, 0);
   if (pid == 0) {
     close(sync[1]);
@@ -277,7 +284,6 @@ int run_outer(long parent_pid, int check_only) {
     run_init(&plan, sync[0], idmapped_trees);
   }
   relays_parent(&relays);
-  init_pid = pid;
   close(sync[0]);
   for (uint32_t i = 0; i < plan.n_mounts; i++)
     if (idmapped_trees[i] >= 0) close(idmapped_trees[i]);

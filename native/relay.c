@@ -59,6 +59,16 @@ void relays_parent(struct relays *r) {
 
 enum { MOVED = 0, ENDED = -1, OVER_LIMIT = -2 };
 
+/* Our output may be non-blocking: O_NONBLOCK belongs to the open file, which the supervisor shares
+ * with whoever started it (Node makes its own stdout pipe non-blocking, and a child it starts with
+ * stdio 'inherit' gets that file). A reader that is behind then makes splice and write fail with
+ * EAGAIN. Wait until it can take more, as a blocking write would: retrying at once would spin (and
+ * the spin is charged to the run's CPU time), giving up would drop output. */
+static void wait_writable(int out) {
+  struct pollfd p = {out, POLLOUT, 0};
+  (void)poll(&p, 1, -1); /* EINTR, POLLERR, POLLHUP: the caller's next write says what to do */
+}
+
 /* Move what is in the pipe to `out`, at most r->room bytes. Returns MOVED to go on; ENDED when this
  * relay is over (end of stream, or the supervisor's end is gone: then the workload's next write fails
  * with EPIPE, as it would if the supervisor had closed a pipe it read); OVER_LIMIT when there is a
@@ -77,6 +87,7 @@ static int move(struct relays *r, int in, int out) {
     return MOVED;
   }
   if (n == 0) return ENDED;
+  if (errno == EAGAIN) wait_writable(out);
   if (errno == EINTR || errno == EAGAIN) return MOVED;
   if (errno != EINVAL) return ENDED;
   /* an output splice cannot write to (a terminal, a file opened O_APPEND): copy */
@@ -87,7 +98,8 @@ static int move(struct relays *r, int in, int out) {
   r->room -= (uint64_t)got;
   for (ssize_t off = 0; off < got;) {
     ssize_t w = write(out, buf + off, (size_t)(got - off));
-    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) wait_writable(out);
+    if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (w <= 0) return ENDED;
     off += w;
   }

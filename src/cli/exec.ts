@@ -10,6 +10,7 @@ import { planToJson } from '../launch/plan.js';
 import type { RunSpec } from '../launch/prepare.js';
 import type { Result } from '../launch/result.js';
 import { COMMAND_INFO } from './commands.js';
+import { lastValueWins } from './single-valued.js';
 
 interface ExecArgs {
   policy: string;
@@ -23,12 +24,12 @@ interface ExecArgs {
   trustPolicy?: string;
   store?: string;
   memory?: string;
-  pids?: number;
+  pids?: string;
   cpuTime?: string;
   wallTime?: string;
-  cpus?: number;
+  cpus?: string;
   fsize?: string;
-  nofile?: number;
+  nofile?: string;
   stack?: string;
   outputLimit?: string;
   tmpfsSize?: string;
@@ -40,10 +41,12 @@ interface ExecArgs {
 }
 
 const LIMIT_GROUP = 'Limits (override the policy; sizes K/M/G, durations ms/s):';
+
 const REPORT_GROUP = 'Result:';
 
 function builder(y: Argv): Argv<ExecArgs> {
-  return y
+  return lastValueWins(y, ['policy', 'workdir', 'image', 'trust-policy', 'store', 'uid-range', 'memory', 'pids', 'cpu-time',
+    'wall-time', 'cpus', 'fsize', 'nofile', 'stack', 'output-limit', 'tmpfs-size', 'result', 'meta'])
     .usage('$0 exec [options] -- COMMAND [ARGS...]')
     .parserConfiguration({ 'populate--': true, 'boolean-negation': false })
     .positional('command', { type: 'string', array: true, describe: 'not here: put the command after --' })
@@ -58,12 +61,12 @@ function builder(y: Argv): Argv<ExecArgs> {
     .option('dry-run', { type: 'boolean', describe: 'print the resolved LaunchPlan as JSON and run nothing' })
     .option('uid-range', { type: 'string', describe: 'as root: host uids for sandboxes, START:COUNT (default 1879048192:65536)' })
     .option('memory', { type: 'string', group: LIMIT_GROUP, describe: 'memory (swap counts as memory), e.g. 256M' })
-    .option('pids', { type: 'number', group: LIMIT_GROUP, describe: 'processes and threads' })
+    .option('pids', { type: 'string', group: LIMIT_GROUP, describe: 'processes and threads' })
     .option('cpu-time', { type: 'string', group: LIMIT_GROUP, describe: 'CPU time of all processes and threads, e.g. 300ms' })
     .option('wall-time', { type: 'string', group: LIMIT_GROUP, describe: 'wall-clock time, e.g. 2s' })
-    .option('cpus', { type: 'number', group: LIMIT_GROUP, describe: 'CPU bandwidth in cores, e.g. 1.5' })
+    .option('cpus', { type: 'string', group: LIMIT_GROUP, describe: 'CPU bandwidth in cores, e.g. 1.5' })
     .option('fsize', { type: 'string', group: LIMIT_GROUP, describe: 'largest file the workload may write, e.g. 16M' })
-    .option('nofile', { type: 'number', group: LIMIT_GROUP, describe: 'open files per process' })
+    .option('nofile', { type: 'string', group: LIMIT_GROUP, describe: 'open files per process' })
     .option('stack', { type: 'string', group: LIMIT_GROUP, describe: 'stack size, e.g. 8M' })
     .option('output-limit', { type: 'string', group: LIMIT_GROUP, describe: 'stdout+stderr bytes, e.g. 1M' })
     .option('tmpfs-size', { type: 'string', group: LIMIT_GROUP, describe: 'size of /tmp (and the default of --tmpfs), e.g. 64M' })
@@ -83,6 +86,17 @@ function commandFrom(argv: ArgumentsCamelCase<ExecArgs>): string[] {
   return rest.map(String);
 }
 
+/**
+ * A numeric flag, read here rather than by yargs (whose `number` type turns `--pids abc` into NaN, and
+ * the message could then not show what was typed). Its range is checked with the policy's values.
+ */
+function numberFlag(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n)) throw new SandboxError('USAGE', `${flag}: '${text}' is not a number`);
+  return n;
+}
+
 function specFrom(argv: ArgumentsCamelCase<ExecArgs>): RunSpec {
   const optional = <K extends keyof RunSpec>(k: K, v: RunSpec[K] | undefined): Partial<RunSpec> => (v === undefined ? {} : { [k]: v });
   return {
@@ -97,12 +111,12 @@ function specFrom(argv: ArgumentsCamelCase<ExecArgs>): RunSpec {
     ...optional('trustPolicy', argv.trustPolicy),
     ...optional('store', argv.store),
     ...optional('memory', argv.memory),
-    ...optional('pids', argv.pids),
+    ...optional('pids', numberFlag(argv.pids, '--pids')),
     ...optional('cpuTime', argv.cpuTime),
     ...optional('wallTime', argv.wallTime),
-    ...optional('cpus', argv.cpus),
+    ...optional('cpus', numberFlag(argv.cpus, '--cpus')),
     ...optional('fsize', argv.fsize),
-    ...optional('nofile', argv.nofile),
+    ...optional('nofile', numberFlag(argv.nofile, '--nofile')),
     ...optional('stack', argv.stack),
     ...optional('outputLimit', argv.outputLimit),
     ...optional('tmpfsSize', argv.tmpfsSize),

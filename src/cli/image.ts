@@ -9,6 +9,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { SandboxError } from '../errors.js';
 import type { Progress } from '../image/store.js';
 import { COMMAND_INFO } from './commands.js';
+import { lastValueWins } from './single-valued.js';
 
 interface Common {
   store?: string;
@@ -72,7 +73,7 @@ function print(obj: unknown, argv: Common, human: () => string): void {
 }
 
 const common = (y: Argv) =>
-  y
+  lastValueWins(y, ['store', 'trust-policy', 'name', 'tag', 'key', 'bundle-out'])
     .option('store', { type: 'string', describe: 'image store root (default /var/lib/sandbox, rootless $XDG_DATA_HOME/sandbox)' })
     .option('trust-policy', { type: 'string', describe: 'trust policy file (default /etc/sandbox/trust.json, rootless $XDG_CONFIG_HOME/sandbox/trust.json)' })
     .option('json', { type: 'boolean', describe: 'machine-readable output (the default when stdout is not a terminal)' });

@@ -17,6 +17,7 @@ import {
   type CompiledFilter, type LintFinding, type TargetArch,
 } from '../seccomp/index.js';
 import { COMMAND_INFO } from './commands.js';
+import { lastValueWins } from './single-valued.js';
 
 const EXIT_USAGE = 125;
 const ARCHES: readonly TargetArch[] = ['x86_64', 'aarch64'];
@@ -249,7 +250,7 @@ function run(fn: () => void): void {
 }
 
 function common<T>(y: Argv<T>): Argv<T & CommonArgs> {
-  return y
+  return lastValueWins(y, ['arch', 'kernel', 'format'])
     .positional('file', { type: 'string', demandOption: true, describe: 'a policy file (policies/*.json) or a seccomp profile (ours, OCI or Docker)' })
     .option('arch', { choices: ARCHES, describe: 'target arch (default: this host\'s)' })
     .option('strict', { type: 'boolean', describe: 'unknown syscall names are errors, not warnings' })

@@ -12,11 +12,12 @@ import fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { SandboxError } from '../errors.js';
 import { COMMAND_INFO } from './commands.js';
+import { lastValueWins } from './single-valued.js';
 
 export const verifyBundleCommand: CommandModule<object, any> = {
   ...COMMAND_INFO['verify-bundle'],
   builder: (y) =>
-    y
+    lastValueWins(y, ['bundle', 'certificate-identity', 'certificate-oidc-issuer', 'key', 'trusted-root'])
       .positional('file-or-digest', { type: 'string', demandOption: true })
       .option('bundle', { type: 'string', demandOption: true })
       .option('certificate-identity', { type: 'string' })

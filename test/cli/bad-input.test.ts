@@ -41,6 +41,9 @@ const cases: { name: string; args: string[]; message: RegExp }[] = [
   { name: 'extends cycle', args: ['exec', '--policy', `${dir}/cycle-a.json`, '--', 'true'], message: /\/extends: cycle/ },
   { name: 'unknown policy name', args: ['exec', '--policy', 'no-such-policy', '--', 'true'], message: /no policy named 'no-such-policy'; built-in policies: .*default.*strict/ },
   { name: 'bad env', args: ['exec', '--env', '1BAD=x', '--', 'true'], message: /'1BAD' is not a valid variable name/ },
+  { name: 'a number flag that is not a number', args: ['exec', '--pids', 'abc', '--', 'true'], message: /--pids: 'abc' is not a number/ },
+  // the kernel refused the quota (EINVAL on cpu.cfs_quota_us); docker/podman's range is checked first
+  { name: 'more CPUs than the host has', args: ['exec', '--cpus', '1e9', '--', 'true'], message: /--cpus: '1000000000' is out of range: give 0\.01 to \d+ cores/ },
   { name: 'bad workdir', args: ['exec', '--workdir', 'rel/dir', '--', 'true'], message: /--workdir 'rel\/dir' must be an absolute path/ },
 ];
 
