@@ -4,7 +4,6 @@
  * probe the host, and build the LaunchPlan. No side effects until `acquire()` (cgroup, lock directory),
  * which `release()` undoes — also when the run fails or is aborted (run-resources.ts).
  */
-import { statSync } from 'node:fs';
 import { SandboxError } from '../errors.js';
 import { probeCgroups, scopeCommand } from '../host/cgroup/index.js';
 import { probeHostFacts } from '../host/facts.js';
@@ -47,16 +46,16 @@ export interface PreparedRun {
 }
 
 /**
- * As root the workload is a slot uid, which a root-owned workspace would not let write: writable
- * directory binds are idmapped (the directory's owner = the slot uid on that mount) — but only when the
- * run's filter refuses setuid/setgid bits, checked on the compiled program (setid-guard.ts). A caller
- * cannot ask for it: `idmap` is always decided here.
+ * As root the workload is a slot uid, which a root-owned workspace would not let write: writable binds,
+ * directories and single files alike, are idmapped (the source's owner = the slot uid on that mount) —
+ * but only when the run's filter refuses setuid/setgid bits, checked on the compiled program
+ * (setid-guard.ts). A caller cannot ask for it: `idmap` is always decided here.
  */
 async function decideIdmap(binds: BindSpec[], asRoot: boolean, seccomp: SeccompProgram | null): Promise<BindSpec[]> {
   const rw = binds.some((b) => b.mode === 'rw');
   // the interpreter is loaded only when there is something to decide
   const allowed = rw && asRoot && seccomp !== null && (await import('./setid-guard.js')).filterRefusesSetidBits(seccomp.program, hostArch());
-  return binds.map((b) => ({ ...b, idmap: allowed && b.mode === 'rw' && statSync(b.source).isDirectory() }));
+  return binds.map((b) => ({ ...b, idmap: allowed && b.mode === 'rw' }));
 }
 
 export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {

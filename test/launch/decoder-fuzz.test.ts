@@ -11,12 +11,18 @@ import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { buildPlan, type PlanRequest } from '../../src/launch/plan.js';
 import { DECODE_ERROR, decodeReport, encodePlan, REPORT_SIZE, STEP, TAG } from '../../src/launch/wire.js';
+import type { LaunchPlan } from '../../src/launch/types.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import { LAUNCHER, ROOT } from '../helpers/cli.js';
 
 const ASAN = join(ROOT, 'native/build/sandbox-launcher-asan');
 
 function validPlan(relay?: ('stdout' | 'stderr')[]): Buffer {
+  const plan = validLaunchPlan();
+  return encodePlan(relay ? { ...plan, relay } : plan);
+}
+
+function validLaunchPlan(): LaunchPlan {
   const { policy } = loadPolicy('default');
   const req: PlanRequest = {
     policy, argv: ['/bin/echo', 'hi'], binds: [{ source: '/srv', target: '/srv', mode: 'ro' }], tmpfs: [], workdir: '/tmp',
@@ -25,8 +31,7 @@ function validPlan(relay?: ('stdout' | 'stderr')[]): Buffer {
     extraRlimits: [],
     host: { euid: 1001, egid: 1001, kernel: '6.1', hardLimits: {}, entries: { '/usr': { kind: 'dir' }, '/bin': { kind: 'symlink', target: 'usr/bin' }, '/dev/null': { kind: 'other' } } },
   };
-  const plan = buildPlan(req);
-  return encodePlan(relay ? { ...plan, relay } : plan);
+  return buildPlan(req);
 }
 
 /** The plan with one more record inserted before its end record (the header's length adjusted). */
@@ -105,6 +110,21 @@ test('output relays: the known outputs are accepted; no output, another bit, a s
     assert.equal(o.code, 125, `${what} is refused`);
     const r = decodeReport(o.reports);
     assert.equal(r.type === 'error' && r.errno, reason, what);
+  }
+});
+
+test('a mount at / itself is refused, whatever its kind (it would cover the new root and every later mount)', async () => {
+  const plan = validLaunchPlan();
+  const kinds = [...new Set(plan.mounts.map((m) => m.op))];
+  assert.ok(kinds.length >= 5, `the plan has mounts of several kinds: ${kinds.join(', ')}`);
+  for (const op of kinds) {
+    const i = plan.mounts.findIndex((m) => m.op === op);
+    const mounts = plan.mounts.map((m, j) => (j === i ? { ...m, target: '/' } : m));
+    const o = await check(ASAN, encodePlan({ ...plan, mounts }));
+    assertHandled(o, op);
+    assert.equal(o.code, 125, `${op} at / is refused`);
+    const r = decodeReport(o.reports);
+    assert.equal(r.type === 'error' && r.errno, DECODE_ERROR.BAD_PATH, op);
   }
 });
 

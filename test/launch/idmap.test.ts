@@ -4,7 +4,7 @@
  * host and a root-owned workspace is not writable for it. A caller cannot ask for idmapping itself.
  */
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { plan } from '../../src/api.js';
@@ -35,6 +35,22 @@ test('as root with the default policy, a writable directory bind is idmapped', a
   };
   assert.deepEqual(attrs('/work'), ['nosuid', 'nodev', 'idmap']);
   assert.ok(!attrs('/ro').includes('idmap'), 'read-only binds are never idmapped');
+});
+
+test('as root, a writable bind of a single root-owned file is idmapped too: the workload can write it, the owner stays', async () => {
+  const file = join(dir.path, 'counter.txt');
+  writeFileSync(file, 'a\n');
+  chownSync(file, 0, 0);
+  chmodSync(file, 0o644);
+  const p = await plan({ command: ['true'], bind: [`${file}:/counter:rw`] });
+  const bind = p.mounts.find((m) => m.target === '/counter')!;
+  assert.ok('attrs' in bind && bind.attrs.includes('idmap'), JSON.stringify(bind));
+  // it was silently read-only for the workload before
+  const r = await sandboxExec(['sh', '-c', 'echo b >> /counter && cat /counter'], ['--bind', `${file}:/counter:rw`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'a\nb\n');
+  assert.equal(readFileSync(file, 'utf8'), 'a\nb\n');
+  assert.equal(statSync(file).uid, 0, 'still root-owned on the host');
 });
 
 test('without a filter refusing setid bits there is no idmap, even when the caller asks for one', async () => {
