@@ -159,7 +159,15 @@ static int existing_beneath(int rootfd, const char *dst) {
  */
 static int file_beneath(int rootfd, const char *dst) {
   int fd = open_beneath(rootfd, rel_path(dst), O_PATH);
-  if (fd >= 0 || errno != ENOENT) return fd;
+  if (fd >= 0) {
+    /* the kernel would say ENOTDIR for a file mounted on a directory; say which side is which */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) return fd;
+    close(fd);
+    errno = EISDIR;
+    return -1;
+  }
+  if (errno != ENOENT) return -1;
   const char *name;
   int parent = parent_beneath(rootfd, dst, &name);
   if (parent < 0) return -1;

@@ -163,6 +163,8 @@ _Noreturn void exec_workload(const struct plan *p) {
   load_seccomp(p);
   execve(exe, (char *const *)p->argv, (char *const *)p->env);
   int err = errno;
-  report_error(STEP_EXEC, err, 0);
+  /* ENOENT for a file that exists: its interpreter (#!) or ELF loader is what is missing. Index 1 says
+   * so (0 if the check itself is refused, e.g. by a policy's filter). */
+  report_error(STEP_EXEC, err, err == ENOENT && faccessat(AT_FDCWD, exe, F_OK, 0) == 0 ? 1 : 0);
   _exit(err == ENOENT ? 127 : 126);
 }

@@ -68,12 +68,23 @@ export function failureMessage(f: LaunchFailure, plan: LaunchPlan): string {
       if (f.errno === constants.errno.EROFS || f.errno === constants.errno.EACCES) {
         return `${what}: cannot create the mount point (${e}); its parent is read-only or not writable — choose a target that exists or lies in a tmpfs`;
       }
+      if (f.errno === constants.errno.ENOTDIR) {
+        return `${what}: a directory is needed where the sandbox has a file (${e}): the target, or one of its parents, is a file there — a directory is mounted on a directory`;
+      }
+      if (f.errno === constants.errno.EISDIR) {
+        return `${what}: the target is a directory in the sandbox but the source is a file (${e}) — bind a file onto a file path`;
+      }
       return `${what}: ${e}`;
     }
-    case 'CHDIR':
-      return `working directory ${plan.cwd}: ${e === 'ENOENT' ? 'does not exist in the sandbox' : e}`;
+    case 'CHDIR': {
+      const why = { ENOENT: 'does not exist in the sandbox', ENOTDIR: 'is not a directory in the sandbox', EACCES: "is not accessible to the sandbox's user" }[e];
+      return `working directory ${plan.cwd}: ${why ? `${why} (${e})` : e}`;
+    }
     case 'FIND_EXECUTABLE':
     case 'EXEC':
+      if (f.errno === constants.errno.ENOENT && f.step === 'EXEC' && f.index === 1) {
+        return `${plan.argv[0]}: cannot execute: the file exists, but its interpreter (the #! line) or ELF loader does not exist in the sandbox (${e})`;
+      }
       if (f.errno === constants.errno.ENOENT) return `${plan.argv[0]}: command not found in the sandbox`;
       return `${plan.argv[0]}: cannot execute (${e})`;
     case 'RLIMIT':

@@ -34,6 +34,10 @@ const cases: { name: string; args: string[]; message: RegExp }[] = [
   // mounted on /usr itself instead (the launcher once mounted such a tmpfs over the parent).
   { name: 'tmpfs target under a read-only bind', args: ['exec', '--tmpfs', '/usr/sbx-no-such-dir', '--', 'true'], message: /tmpfs \/usr\/sbx-no-such-dir: cannot create the mount point \(EROFS\); its parent is read-only/ },
   { name: 'bind target under a read-only bind', args: ['exec', '--bind', `${dir}/real:/usr/sbx-no-such-dir`, '--', 'true'], message: /bind \/usr\/sbx-no-such-dir: cannot create the mount point \(EROFS\)/ },
+  { name: 'a directory bound onto a file', args: ['exec', '--bind', `${dir}/real:/etc/passwd`, '--', 'true'], message: /bind \/etc\/passwd: a directory is needed where the sandbox has a file \(ENOTDIR\)/ },
+  { name: 'a file bound onto a directory', args: ['exec', '--bind', `${dir}/broken.json:/tmp`, '--', 'true'], message: /bind \/tmp: the target is a directory in the sandbox but the source is a file \(EISDIR\)/ },
+  { name: 'a tmpfs under a file', args: ['exec', '--tmpfs', '/etc/hosts/x', '--', 'true'], message: /tmpfs \/etc\/hosts\/x: a directory is needed where the sandbox has a file \(ENOTDIR\)/ },
+  { name: 'a working directory that is a file', args: ['exec', '--workdir', '/etc/passwd', '--', 'true'], message: /working directory \/etc\/passwd: is not a directory in the sandbox \(ENOTDIR\)/ },
   { name: 'relative bind target', args: ['exec', '--bind', `${dir}/real:work`, '--', 'true'], message: /must be an absolute path/ },
   { name: 'invalid policy JSON', args: ['exec', '--policy', `${dir}/broken.json`, '--', 'true'], message: /broken\.json: invalid JSON/ },
   { name: 'unknown policy field', args: ['exec', '--policy', `${dir}/unknown-field.json`, '--', 'true'], message: /unknown-field\.json: \/filesystem\/tmp: unknown property 'colour'; allowed here: size, inodes/ },

@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { commandFor, modes, mountTable, processesMatching, sandboxExec, sleep, markerAssignment } from '../helpers/cli.js';
+import { commandFor, modes, mountTable, processesMatching, sandboxExec, sleep, markerAssignment, tempDirFor } from '../helpers/cli.js';
 
 function childPid(pid: number): number {
   const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
@@ -33,6 +34,19 @@ for (const mode of modes()) {
       const r = await run(['no-such-command-xyz']);
       assert.equal(r.code, 127);
       assert.match(r.stderr, /no-such-command-xyz: command not found/);
+    });
+
+    test('a script whose interpreter is missing → 127, saying that it is the interpreter', async () => {
+      // /usr/bin/env is in the sandbox; a file under the read-only /tmp bind would need a workspace
+      const dir = tempDirFor(mode.user, 'sbx-interp-');
+      try {
+        writeFileSync(join(dir.path, 'script'), '#!/no/such/interpreter\necho hi\n', { mode: 0o755 });
+        const r = await run(['/opt/script'], ['--bind', `${dir.path}/script:/opt/script`]);
+        assert.equal(r.code, 127);
+        assert.match(r.stderr, /\/opt\/script: cannot execute: the file exists, but its interpreter \(the #! line\) or ELF loader does not exist/);
+      } finally {
+        dir.cleanup();
+      }
     });
 
     test('not executable → 126', async () => {
