@@ -52,7 +52,9 @@ export class CpuTimeWatchdog implements Watchdog {
     if (!this.kill) return;
     let used: number;
     try {
-      used = this.clock.usedNs(this.initPid) - this.setupNs;
+      // Never below 0: the /proc clock moves in 10 ms ticks, the setup figure is exact, so early in a
+      // run the difference can be negative (and was reported as negative CPU time).
+      used = Math.max(0, this.clock.usedNs(this.initPid) - this.setupNs);
     } catch {
       used = 0; // the sandbox is going away (its /proc entries vanish): the exit path takes over
     }

@@ -6,7 +6,10 @@
  *                                                  can map more than it touches; no group total)
  *   pids     cgroup pids.max                    → RLIMIT_NPROC (counted per user namespace and uid,
  *                                                  which here is exactly the sandbox's processes)
- *   cpuTime  cgroup CPU usage + timers          → supervisor sums /proc CPU ticks of the process tree
+ *   cpuTime  cgroup CPU usage + timers          → supervisor sums /proc CPU ticks of the process tree,
+ *                                                  which misses processes reaped without a wait (a
+ *                                                  parent that ignores SIGCHLD): the kernel adds a
+ *                                                  child's time to its parent's only in wait()
  *            (both keep RLIMIT_CPU as a backstop: SIGXCPU, then SIGKILL, per process)
  *   cpus     cgroup cpu quota                   → nothing: unenforceable
  *   wallTime, output: the supervisor; fsize, nofile, stack: rlimits; tmpfs size: the tmpfs itself.
@@ -66,7 +69,7 @@ export function chooseMechanisms(spec: LimitSpec, probe: CgroupProbe): Enforceme
     out.cpuClock = cpuacct ? 'cgroup' : 'proc';
     out.report['cpuTime'] = cpuacct
       ? { value: spec.cpuTimeMs, mechanism: cgMech, note: 'usage re-checked by timers armed for the remaining budget; RLIMIT_CPU backstop' }
-      : { value: spec.cpuTimeMs, mechanism: 'supervisor', note: 'CPU ticks of the process tree from /proc (10 ms granularity); RLIMIT_CPU backstop' };
+      : { value: spec.cpuTimeMs, mechanism: 'supervisor', note: 'CPU ticks of the process tree from /proc (10 ms granularity); misses processes reaped without a wait (SIGCHLD ignored), so only the wall time bounds such a workload; RLIMIT_CPU backstop per process' };
     // Backstop: if the supervisor could not act, each process still gets SIGXCPU then SIGKILL.
     const seconds = Math.ceil(spec.cpuTimeMs / 1000) + 1;
     rl('cpu', seconds, seconds + 1);

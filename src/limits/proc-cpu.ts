@@ -1,8 +1,11 @@
 /**
  * CPU time of a process tree from /proc, for hosts without a usable cgroup: the sum over the tree
  * rooted at the sandbox's init of utime+stime (all threads of a process) and cutime+cstime (its
- * children that were already reaped — init reaps orphans, so exited processes are never lost).
- * Granularity is the kernel's clock tick (USER_HZ, 100 Hz: 10 ms).
+ * children that were already reaped with a wait — init reaps orphans that way). A child reaped
+ * without a wait (its parent ignores SIGCHLD or set SA_NOCLDWAIT) is lost: the kernel adds a child's
+ * time to its parent's only in wait(). No unprivileged interface has that time; a cgroup does, which
+ * is why it is preferred (README, "fallback" column). Granularity is the kernel's clock tick
+ * (USER_HZ, 100 Hz: 10 ms).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
