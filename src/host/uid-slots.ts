@@ -8,6 +8,7 @@
  * to systemd-nspawn/homed, below 2^31 (where some tools mishandle uids). Override with
  * SANDBOX_UID_RANGE=START:COUNT or the `uidRange` option / `--uid-range`.
  */
+import { readFileSync } from 'node:fs';
 import { SandboxError } from '../errors.js';
 
 export const DEFAULT_UID_RANGE = { start: 0x70000000, count: 65536 };
@@ -24,4 +25,53 @@ export function parseUidRange(text: string | undefined): UidRange {
     throw new SandboxError('USAGE', `uid range '${text}' is invalid: write START:COUNT with START >= 1000 and START+COUNT below 4294967294`);
   }
   return { start, count };
+}
+
+/** The id files a range must stay clear of, as text (null: the file is absent). */
+export interface IdFiles { passwd: string | null; group: string | null; subuid: string | null; subgid: string | null }
+
+/**
+ * The first id of `range` that this host already gives to someone, and to whom: an account
+ * (/etc/passwd), a group (/etc/group — a sandbox's gid is its uid) or a user's subordinate range
+ * (/etc/subuid, /etc/subgid: rootless podman's containers run there). A sandbox with such an id would
+ * be that user, group or container on the host. Null when the range is free. Pure.
+ */
+export function rangeConflict(range: UidRange, files: IdFiles): string | null {
+  const end = range.start + range.count; // exclusive
+  const overlaps = (a: number, n: number) => a < end && a + n > range.start;
+  const ids = (text: string | null, file: string, what: string): string | null => {
+    for (const line of (text ?? '').split('\n')) {
+      const f = line.split(':');
+      const id = Number(f[2]);
+      if (f.length >= 3 && f[2] !== '' && Number.isSafeInteger(id) && overlaps(id, 1)) return `${id} is the ${what} '${f[0]}' in ${file}`;
+    }
+    return null;
+  };
+  const ranges = (text: string | null, file: string): string | null => {
+    for (const line of (text ?? '').split('\n')) {
+      const [owner, first, n] = line.split(':');
+      const a = Number(first);
+      const c = Number(n);
+      if (n !== undefined && Number.isSafeInteger(a) && Number.isSafeInteger(c) && c > 0 && overlaps(a, c)) {
+        return `${Math.max(a, range.start)} is in ${owner}'s subordinate range ${a}:${c} in ${file}`;
+      }
+    }
+    return null;
+  };
+  return ids(files.passwd, '/etc/passwd', 'account') ?? ids(files.group, '/etc/group', 'group')
+    ?? ranges(files.subuid, '/etc/subuid') ?? ranges(files.subgid, '/etc/subgid');
+}
+
+const checkedRanges = new Set<string>();
+
+/** Refuses a range that overlaps ids this host gives out (rangeConflict); checked once per process. */
+export function checkRangeIsFree(range: UidRange): void {
+  const key = `${range.start}:${range.count}`;
+  if (checkedRanges.has(key)) return;
+  const read = (f: string) => { try { return readFileSync(f, 'utf8'); } catch { return null; } };
+  const conflict = rangeConflict(range, { passwd: read('/etc/passwd'), group: read('/etc/group'), subuid: read('/etc/subuid'), subgid: read('/etc/subgid') });
+  if (conflict) {
+    throw new SandboxError('USAGE', `uid range ${key} cannot be used: ${conflict}, and a sandbox with that id would be them on the host; choose a range that no account, group or /etc/subuid range uses (--uid-range or SANDBOX_UID_RANGE)`);
+  }
+  checkedRanges.add(key);
 }

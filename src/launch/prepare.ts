@@ -89,6 +89,7 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   const asRoot = host.euid === 0;
   const slots = asRoot ? await import('../host/uid-slots.js') : null;
   const uidRange = slots ? slots.parseUidRange(spec.uidRange ?? process.env['SANDBOX_UID_RANGE']) : null;
+  if (slots && uidRange) slots.checkRangeIsFree(uidRange);
   const seccomp = policy.seccomp ? await compileForRun(policy.seccomp, seccompBaseDir, host.kernel, host.euid) : null;
 
   // 4. The plan (pure). The launcher joins the run's cgroup: its files are known after acquire().

@@ -15,7 +15,7 @@ import { after, describe, test } from 'node:test';
 import { run } from '../../src/api.js';
 import { cleanUnusedUidSlots } from '../../src/host/uid-slot-clean.js';
 import { LOCK_DIR } from '../../src/host/uid-slots.js';
-import { modes } from '../helpers/cli.js';
+import { modes, sandboxExec, TEST_USER, userIds } from '../helpers/cli.js';
 
 modes(); // root, and the test user exists: fails with the fix otherwise
 
@@ -72,4 +72,13 @@ describe('uid-slot lock files', () => {
     assert.ok(passes > 12, `the cleaner ran alongside (${passes} passes)`);
     assert.ok(existsSync(LOCK_DIR));
   });
+});
+
+test('as root, a uid range that holds an account is refused before anything runs', async () => {
+  assert.equal(process.geteuid!(), 0, 'this test runs as root (CI does)');
+  const { uid } = userIds(TEST_USER);
+  const r = await sandboxExec(['id', '-u'], ['--uid-range', `${uid}:1`]);
+  assert.equal(r.code, 125, r.stdout);
+  assert.equal(r.stdout, '', 'the workload did not run');
+  assert.match(r.stderr, new RegExp(`uid range ${uid}:1 cannot be used: ${uid} is the account '${TEST_USER}' in /etc/passwd`));
 });
