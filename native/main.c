@@ -150,6 +150,18 @@ static void take_inside_identity(const struct plan *p, int syncfd) {
   if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR))) _exit(125);
 }
 
+/* Our argv strings (contiguous, set by main): what /proc/PID/cmdline shows. */
+static char *cmdline_area;
+static size_t cmdline_len;
+
+/* B: the workload can read /proc/1/cmdline, which held A's arguments — the supervisor's (or the
+ * zygote's) host pid among them. B shows a name only. */
+static void retitle_init(void) {
+  if (cmdline_len == 0) return;
+  memset(cmdline_area, 0, cmdline_len);
+  snprintf(cmdline_area, cmdline_len, "sandbox-init");
+}
+
 /* C's stack while it shares B's memory (below). */
 #define WORKLOAD_STACK_SIZE (256 * 1024)
 
@@ -186,6 +198,7 @@ static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_t
   signal(SIGINT, SIG_DFL);
   signal(SIGHUP, SIG_DFL);
   parent_death_signal();
+  retitle_init();
   char go;
   ssize_t r;
   do r = read(syncfd, &go, 1); while (r < 0 && errno == EINTR);
@@ -326,10 +339,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "sandbox-launcher: close_range: %s\n", strerror(errno));
     return 125;
   }
-  if (zygote) {
-    /* argv's strings are contiguous: the zygote retitles its forked runs in this area */
-    char *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
-    return run_zygote(parent_pid, argv[0], (size_t)(end - argv[0]));
-  }
+  /* argv's strings are contiguous: the zygote retitles its forked runs in this area, init itself */
+  cmdline_area = argv[0];
+  cmdline_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
+  if (zygote) return run_zygote(parent_pid, cmdline_area, cmdline_len);
   return run_outer(parent_pid, check_only);
 }

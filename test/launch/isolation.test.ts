@@ -49,6 +49,12 @@ for (const mode of modes()) {
       assert.ok(seen.includes(1) && seen.includes(2));
     });
 
+    test("init's command line names it and holds no host pid (it held the supervisor's)", async () => {
+      const r = await run(['cat', '/proc/1/cmdline']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.replace(/\0+$/, ''), 'sandbox-init');
+    });
+
     test('network: only lo, and it is up', async () => {
       const r = await run(['sh', '-c', 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "; cat /sys/class/net/lo/operstate 2>/dev/null; ping -c1 -W1 127.0.0.1 >/dev/null 2>&1; true']);
       assert.equal(r.code, 0, r.stderr);
