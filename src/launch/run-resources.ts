@@ -10,7 +10,7 @@ import { SandboxError } from '../errors.js';
 import type { CgroupLimits, CgroupProbe, CgroupStats, RunCgroup } from '../host/cgroup/index.js';
 import { CpuTimeWatchdog } from '../limits/cpu-watchdog.js';
 import type { Enforcement } from '../limits/mechanisms.js';
-import { processTreeCpuNs } from '../limits/proc-cpu.js';
+import { ProcCpuAtKill, processTreeCpuNs } from '../limits/proc-cpu.js';
 import type { LimitSpec } from '../limits/spec.js';
 import { stopCgroupNow } from '../limits/stop-now.js';
 import type { Watchdog } from './supervisor.js';
@@ -20,7 +20,8 @@ export interface Measurements {
   cgroupDriver: 'v2' | 'v1' | null;
   /** every leaf directory of the run's cgroup (removed by release()) */
   cgroupPaths: string[];
-  /** the CPU-time watchdog's last reading (ns) when it used /proc (no cgroup), for killed runs */
+  /** the /proc reading (ns) at the kill, for killed runs without a cgroup: the CPU-time watchdog's, or
+   * without a CPU limit, ProcCpuAtKill's */
   procCpuNs: number | null;
 }
 
@@ -112,6 +113,8 @@ export class RunResources {
   readonly watchdogs: Watchdog[] = [];
   private cgroup: RunCgroup | null = null;
   private cpuWatchdog: CpuTimeWatchdog | null = null;
+  /** no cgroup and no CPU limit: the /proc figure when the run is killed */
+  private cpuAtKill: ProcCpuAtKill | null = null;
   private readonly runId = newRunId();
 
   constructor(
@@ -167,7 +170,10 @@ export class RunResources {
 
   /** The CPU-time watchdog on the run's clock: its cgroup, or the /proc sum of its process tree. */
   private arm(cg: RunCgroup | null): void {
-    if (this.limits.cpuTimeMs === undefined) return;
+    if (this.limits.cpuTimeMs === undefined) {
+      if (!cg) this.watchdogs.push(this.cpuAtKill = new ProcCpuAtKill());
+      return;
+    }
     const clock = this.enforcement.cpuClock === 'cgroup' && cg
       ? { usedNs: () => cg.cpuUsageNs() }
       : { usedNs: (initPid: number) => processTreeCpuNs(initPid) };
@@ -185,7 +191,7 @@ export class RunResources {
       cgroup: cg ? await cg.stats() : null,
       cgroupDriver: cg?.driver ?? null,
       cgroupPaths: cg ? [...cg.paths] : [],
-      procCpuNs: this.enforcement.cpuClock === 'proc' ? (this.cpuWatchdog?.lastUsedNs ?? null) : null,
+      procCpuNs: this.enforcement.cpuClock === 'proc' ? (this.cpuWatchdog?.lastUsedNs ?? null) : (this.cpuAtKill?.lastUsedNs ?? null),
     };
   }
 

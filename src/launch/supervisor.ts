@@ -24,6 +24,8 @@ export interface Watchdog {
   /** called when the workload has been forked; setupCpuNs: CPU the launcher spent on setup */
   start(ctx: { initPid: number; kill(reason: KillReason): void; setupCpuNs: number }): void;
   stop(): void;
+  /** the run is about to be killed (once, for whatever reason): the last moment its processes can be read */
+  beforeKill?(): void;
 }
 
 /** How one of the workload's stdio fds is provided: the supervisor's own, none, an fd, or (spawned
@@ -155,6 +157,7 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
       if (exited) return;
       // The workload stops now: that is the end of its wall time, not when teardown finishes.
       if (startedAt !== null) endedAt ??= process.hrtime.bigint();
+      if (outcome.killed === null) for (const w of req.watchdogs ?? []) w.beforeKill?.();
       outcome.killed ??= reason;
       child.kill('SIGTERM');
       const t = setTimeout(() => { if (!exited) child.kill('SIGKILL'); }, TEARDOWN_GRACE_MS);

@@ -48,16 +48,24 @@ export class CpuTimeWatchdog implements Watchdog {
     this.kill = null;
   }
 
-  private check = (): void => {
-    if (!this.kill) return;
-    let used: number;
+  /** Killed for another reason (wall time, output): the reading of that moment, not of the last check. */
+  beforeKill(): void {
+    if (this.kill) this.lastUsedNs = this.read();
+  }
+
+  private read(): number {
     try {
       // Never below 0: the /proc clock moves in 10 ms ticks, the setup figure is exact, so early in a
       // run the difference can be negative (and was reported as negative CPU time).
-      used = Math.max(0, this.clock.usedNs(this.initPid) - this.setupNs);
+      return Math.max(0, this.clock.usedNs(this.initPid) - this.setupNs);
     } catch {
-      used = 0; // the sandbox is going away (its /proc entries vanish): the exit path takes over
+      return 0; // the sandbox is going away (its /proc entries vanish): the exit path takes over
     }
+  }
+
+  private check = (): void => {
+    if (!this.kill) return;
+    const used = this.read();
     this.lastUsedNs = used;
     const remaining = this.budgetNs - used;
     if (remaining <= 0) {

@@ -34,6 +34,31 @@ function children(pid: number): number[] {
   return out;
 }
 
+/**
+ * Without a cgroup and without a CPU limit, the CPU figure of a run comes from its init's getrusage
+ * report when the workload exits; a run that is killed (wall time, output, abort) has no such report.
+ * This reads the /proc figure just before the kill instead (`lastUsedNs`, setup excluded).
+ */
+export class ProcCpuAtKill {
+  lastUsedNs: number | null = null;
+  private initPid = 0;
+  private setupNs = 0;
+
+  start(ctx: { initPid: number; setupCpuNs: number }): void {
+    this.initPid = ctx.initPid;
+    this.setupNs = ctx.setupCpuNs;
+  }
+
+  stop(): void {}
+
+  beforeKill(): void {
+    if (this.initPid === 0) return; // killed during setup: no workload yet
+    try {
+      this.lastUsedNs = Math.max(0, processTreeCpuNs(this.initPid) - this.setupNs);
+    } catch { /* gone already */ }
+  }
+}
+
 /** ns of CPU used by `root` and all its descendants (live ones, and the reaped ones via cutime). */
 export function processTreeCpuNs(root: number): number {
   let ticks = 0;

@@ -87,6 +87,16 @@ for (const mode of modes()) {
       assert.ok(r.time.wallMs >= 300 && r.time.wallMs <= 310, `wall ${r.time.wallMs} ms`);
     });
 
+    test('a run killed at its wall time still reports its CPU time (without a CPU limit)', async () => {
+      // rootless without a cgroup, the figure came only from init's report at the workload's exit,
+      // which a killed run never sends: cpuMs was null; now /proc is read just before the kill
+      const r = await exec(mode.user, ['--wall-time', '300ms'], ['sh', '-c', 'while :; do :; done']);
+      assert.equal(r.status, 'TO', r.message);
+      assert.equal(r.killReason, 'wall-time');
+      assert.equal(r.time.cpuSource, cgroup ? 'cgroup-v1' : 'proc');
+      assert.ok(r.time.cpuMs !== null && r.time.cpuMs > 0, `cpu ${r.time.cpuMs} ms`);
+    });
+
     test('a 4-thread burn counts every thread', async () => {
       // each thread burns 150 ms of its own CPU: all four together are 600 ms, one alone 150 ms
       const measured = await exec(mode.user, ['--cpu-time', '5s'], ['/opt/t/burn-threads', '4', '150']);
