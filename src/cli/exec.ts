@@ -1,7 +1,7 @@
 /**
  * `sandbox exec [options] -- COMMAND [ARGS...]`: parsing and printing only; the work is `run()`.
  */
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { plan as buildPlanOnly, run, type RunOptions } from '../api.js';
 import { EXIT_SANDBOX_FAILURE, SandboxError } from '../errors.js';
@@ -10,6 +10,8 @@ import { planToJson } from '../launch/plan.js';
 import type { RunSpec } from '../launch/prepare.js';
 import type { Result } from '../launch/result.js';
 import { COMMAND_INFO } from './commands.js';
+import { openReport, print, printToStdout, refuseSameFile, writeReport, type ReportFile } from './reports.js';
+import { encodeResult, type EncodedResult } from './result-json.js';
 import { lastValueWins } from './single-valued.js';
 
 interface ExecArgs {
@@ -123,7 +125,8 @@ function specFrom(argv: ArgumentsCamelCase<ExecArgs>): RunSpec {
   };
 }
 
-/** SIGINT/SIGTERM/SIGHUP to `sandbox` kill the whole sandbox, clean up, then exit 128+N. */
+/** SIGINT/SIGTERM/SIGHUP to `sandbox` kill the whole sandbox and clean up; the run is then reported
+ * as aborted, with 128+N (withAbortSignal). */
 function abortOnSignals(): { signal: AbortSignal; received: () => NodeJS.Signals | null; dispose: () => void } {
   const controller = new AbortController();
   let received: NodeJS.Signals | null = null;
@@ -140,43 +143,49 @@ function abortOnSignals(): { signal: AbortSignal; received: () => NodeJS.Signals
   };
 }
 
-const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
-
-/** The Result as JSON: output buffers as text. */
-function resultJson(r: Result): string {
-  return JSON.stringify({ ...r, stdout: r.stdout?.toString('utf8'), stderr: r.stderr?.toString('utf8') }, null, 2);
+/**
+ * A run that our signal aborted says so with the status the CLI exits with, 128+N for that signal, so
+ * the --result/--meta files and the exit status agree. A signal that came after the run had ended
+ * aborted nothing: the run's own Result stands, and is the exit status.
+ */
+function withAbortSignal(r: Result, sig: NodeJS.Signals | null): Result {
+  if (sig === null || r.killReason !== 'aborted') return r;
+  return { ...r, exitCode: 128 + constants.signals[sig], message: `aborted: sandbox got ${sig}, so the sandbox was killed` };
 }
 
-/** Report files are opened before the run, so an unwritable path fails before anything runs. */
-function openReport(file: string | undefined, flag: string): number | null {
-  if (file === undefined) return null;
-  try {
-    return openSync(file, 'w', 0o644);
-  } catch (e) {
-    throw new SandboxError('USAGE', `${flag} ${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+/** Without --json the Result is not printed: a run that did not end on its own is explained on stderr. */
+async function explainOnStderr(result: Result): Promise<void> {
+  if (result.status === 'OK' || result.status === 'RE' || result.status === 'SG') return;
+  // Sandbox failures carry their stable code, as reportFatal prints them.
+  const code = result.exitCode === EXIT_SANDBOX_FAILURE && result.error ? ` [${result.error.code}]` : '';
+  // A stderr that cannot be written leaves nowhere to say so: the exit status still tells.
+  await print(process.stderr, `sandbox: ${result.message}${code}\n`);
 }
 
-/** Print, and wait until it is written: main() exits as soon as the handler returns. A reader that is
- * gone (EPIPE) is not an error of the run. */
-function print(stream: NodeJS.WritableStream, text: string): Promise<void> {
-  return new Promise((resolve) => { stream.write(text, () => resolve()); });
-}
-
-function writeReport(fd: number | null, text: string): void {
-  if (fd === null) return;
-  writeFileSync(fd, text);
-  closeSync(fd);
+/**
+ * The Result to the report files and (--json) stdout, each written where possible; returns what could
+ * not be, in words (the CLI then fails with all of it on one line).
+ */
+async function report(encoded: EncodedResult, files: { result: ReportFile | null; meta: ReportFile | null }, json: boolean): Promise<string[]> {
+  const problems = [
+    encoded.tooLarge,
+    writeReport(files.result, encoded.json),
+    writeReport(files.meta, metaFile(encoded.result)),
+    json ? await printToStdout(encoded.json, 'the Result') : null,
+  ];
+  if (!json) await explainOnStderr(encoded.result);
+  return problems.filter((p): p is string => p !== null);
 }
 
 async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
   const spec = specFrom(argv);
   if (argv.dryRun) {
-    await print(process.stdout, `${JSON.stringify(planToJson(await buildPlanOnly(spec)), null, 2)}\n`);
+    const failed = await printToStdout(`${JSON.stringify(planToJson(await buildPlanOnly(spec)), null, 2)}\n`, 'the plan');
+    if (failed) throw new SandboxError('USAGE', failed);
     return;
   }
-  const resultFd = openReport(argv.result, '--result');
-  const metaFd = openReport(argv.meta, '--meta');
+  const files = { result: openReport(argv.result, '--result'), meta: openReport(argv.meta, '--meta') };
+  refuseSameFile(files.result, files.meta);
   const signals = abortOnSignals();
   try {
     // With --json, stdout carries the Result only: the workload's output is captured into it.
@@ -184,17 +193,11 @@ async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
       ? { stdin: 'inherit', stdout: 'buffer', stderr: 'buffer' }
       : { stdin: 'inherit', stdout: 'inherit', stderr: 'inherit' };
     // one run per process: spawning the launcher is cheaper than starting a zygote for it
-    const result = await run({ ...spec, ...io, signal: signals.signal, launcher: 'spawn' });
-    writeReport(resultFd, `${resultJson(result)}\n`);
-    writeReport(metaFd, metaFile(result));
-    if (argv.json) await print(process.stdout, `${resultJson(result)}\n`);
-    else if (result.status !== 'OK' && result.status !== 'RE' && result.status !== 'SG') {
-      // Sandbox failures carry their stable code, as reportFatal prints them.
-      const code = result.exitCode === EXIT_SANDBOX_FAILURE && result.error ? ` [${result.error.code}]` : '';
-      await print(process.stderr, `sandbox: ${result.message}${code}\n`);
-    }
-    const sig = signals.received();
-    process.exitCode = sig ? 128 + (SIGNAL_NUMBERS[sig] ?? 15) : result.exitCode;
+    const ran = await run({ ...spec, ...io, signal: signals.signal, launcher: 'spawn' });
+    const encoded = encodeResult(withAbortSignal(ran, signals.received()));
+    const problems = await report(encoded, files, argv.json === true);
+    if (problems.length > 0) throw new SandboxError('USAGE', problems.join('; '));
+    process.exitCode = encoded.result.exitCode;
   } finally {
     signals.dispose();
   }

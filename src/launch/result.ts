@@ -1,12 +1,18 @@
 /**
  * The Result of a run: one object for the CLI (`--json`), the library (`run()`), and the isolate-style
  * meta file. Statuses: OK, RE (non-zero exit), SG (killed by a signal), TO (time limit), ML (memory
- * limit), OL (output limit), XX (the sandbox itself failed).
+ * limit), OL (output limit), AB (aborted on request: run()'s signal, a signal to `sandbox exec`),
+ * XX (the sandbox itself failed).
  */
 import { constants } from 'node:os';
 import { EXIT_SANDBOX_FAILURE, type SandboxErrorCode } from '../errors.js';
 
-export type Status = 'OK' | 'RE' | 'SG' | 'TO' | 'ML' | 'OL' | 'XX';
+// AB is not XX: nothing failed, and a judge that retries XX runs must not retry one it aborted itself.
+export type Status = 'OK' | 'RE' | 'SG' | 'TO' | 'ML' | 'OL' | 'AB' | 'XX';
+
+/** A Result's error code: a SandboxError's, or ABORTED, which no function throws (an abort is a
+ * Result: the run ended as its caller asked). */
+export type ResultErrorCode = SandboxErrorCode | 'ABORTED';
 
 /** How a limit was enforced: which kernel mechanism, or that it could not be. */
 export type Mechanism =
@@ -32,7 +38,7 @@ export interface Result {
   killed: boolean;
   /** what the sandbox killed it for */
   killReason: 'wall-time' | 'cpu-time' | 'output' | 'memory' | 'aborted' | null;
-  error: { code: SandboxErrorCode; step?: string; errno?: string } | null;
+  error: { code: ResultErrorCode; step?: string; errno?: string } | null;
   time: {
     /** CPU time of every process and thread of the workload, ms (the launcher's setup excluded) */
     cpuMs: number | null;
@@ -63,7 +69,8 @@ export interface Result {
   cgroups?: string[];
   /** processes/threads: the high-water mark and how many forks the pids limit refused (cgroup only) */
   pids?: { peak: number | null; limitHits: number | null };
-  /** when stdout/stderr were captured ('buffer') */
+  /** when stdout/stderr were captured ('buffer'). In the CLI's JSON (src/cli/result-json.ts): a string
+   * when valid UTF-8, else base64 with stdoutEncoding/stderrEncoding: 'base64' */
   stdout?: Buffer;
   stderr?: Buffer;
   outputTruncated?: boolean;

@@ -1,11 +1,11 @@
 /**
  * LaunchOutcome + measurements → Result: the status, the message, the figures, and the exit status of
- * `sandbox`. The order of the checks is the order of precedence: a sandbox failure, an abort, a time
+ * `sandbox`. The order of the checks is the order of precedence: an abort, a sandbox failure, a time
  * limit, the memory limit (OOM kill), the output limit, then what the workload itself did.
  */
 import { constants } from 'node:os';
 import { EXIT_SANDBOX_FAILURE } from '../errors.js';
-import { failureExitCode, failureMessage } from './launcher-errors.js';
+import { failureExitCode, failureMessage, type LaunchFailure } from './launcher-errors.js';
 import type { Measurements, PreparedRun } from './prepare.js';
 import type { Result, Status } from './result.js';
 import { signalName } from './result.js';
@@ -43,12 +43,15 @@ function figures(outcome: LaunchOutcome, m: Measurements): Figures {
 }
 
 function decide(outcome: LaunchOutcome, f: Figures, prepared: PreparedRun, outputExceeded: boolean): { status: Status; message: string; exitCode: number } {
+  const sig = outcome.exit?.signal ?? null;
+  const killedExit = sig !== null ? 128 + sig : 128 + SIGKILL;
+  // Before a failure: a launcher killed mid-setup reports the step it was at as failed (e.g. `sync:
+  // EPIPE`), which is the abort's doing. The exit status is the kill's; a caller that aborts on a
+  // signal of its own reports 128+N for that one (the CLI does).
+  if (outcome.killed === 'aborted') return { status: 'AB', message: 'aborted: the sandbox was killed on request', exitCode: killedExit };
   if (outcome.failure) {
     return { status: 'XX', message: failureMessage(outcome.failure, prepared.plan), exitCode: failureExitCode(outcome.failure) };
   }
-  const sig = outcome.exit?.signal ?? null;
-  const killedExit = sig !== null ? 128 + sig : 128 + SIGKILL;
-  if (outcome.killed === 'aborted') return { status: 'XX', message: 'aborted: the sandbox was killed on request', exitCode: killedExit };
   const limits = prepared.limits;
   if (outcome.killed === 'wall-time') return { status: 'TO', message: `wall time limit exceeded (${limits.wallTimeMs} ms)`, exitCode: killedExit };
   const cpuOver = limits.cpuTimeMs !== undefined && f.time.cpuMs !== null && f.time.cpuMs >= limits.cpuTimeMs;
@@ -71,6 +74,15 @@ function decide(outcome: LaunchOutcome, f: Figures, prepared: PreparedRun, outpu
   return { status: 'XX', message: `the launcher ${how} without reporting the workload's status`, exitCode: EXIT_SANDBOX_FAILURE };
 }
 
+/** The error of an AB or XX verdict: ABORTED, the launcher's failed step, or a launch that never reported. */
+function errorOf(status: Status, failure: LaunchFailure | null): Result['error'] {
+  // not the failure an abort may have caused (see decide)
+  if (status === 'AB') return { code: 'ABORTED' };
+  if (status !== 'XX') return null;
+  if (!failure) return { code: 'LAUNCH_FAILED' };
+  return { code: failure.step === 'UID_SLOT' ? 'HOST_UNSUPPORTED' : 'LAUNCH_FAILED', step: failure.step, errno: String(failure.errno) };
+}
+
 export function outcomeToResult(outcome: LaunchOutcome, prepared: PreparedRun, m: Measurements, outputExceeded: boolean): Result {
   const f = figures(outcome, m);
   const d = decide(outcome, f, prepared, outputExceeded);
@@ -83,9 +95,7 @@ export function outcomeToResult(outcome: LaunchOutcome, prepared: PreparedRun, m
     signal: outcome.failure ? null : outcome.exit?.signal ?? null,
     killed: outcome.killed !== null || (d.status !== 'OK' && d.status !== 'RE' && d.status !== 'SG' && d.status !== 'XX'),
     killReason: outcome.killed ?? (d.status === 'ML' ? 'memory' : null),
-    error: outcome.failure
-      ? { code: outcome.failure.step === 'UID_SLOT' ? 'HOST_UNSUPPORTED' : 'LAUNCH_FAILED', step: outcome.failure.step, errno: String(outcome.failure.errno) }
-      : d.status === 'XX' ? { code: 'LAUNCH_FAILED' } : null,
+    error: errorOf(d.status, outcome.failure),
     ...f,
     limits: prepared.enforcement.report,
     policy: prepared.policyName,

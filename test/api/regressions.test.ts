@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { run } from '../../src/api.js';
 import { buildPlan } from '../../src/launch/plan.js';
+import { prepareRun } from '../../src/launch/prepare.js';
+import type { LaunchOutcome } from '../../src/launch/supervisor.js';
+import { outcomeToResult } from '../../src/launch/verdict.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import { parseDuration, parseSize } from '../../src/policy/units.js';
 import { request } from '../unit/fixtures.js';
@@ -109,5 +112,27 @@ describe('reporting', () => {
     const r = await run({ command: ['no-such-command-sbx'], ...quiet });
     assert.equal(r.exitCode, 127);
     assert.equal(r.workloadExitCode, null);
+  });
+});
+
+describe('an abort during setup', () => {
+  // What the supervisor gets when SIGTERM reaches the launcher mid-setup: the launcher reports the
+  // step it was at as failed (its child is gone: `sync: EPIPE`), and the kill's reason is 'aborted'.
+  const outcome = (killed: LaunchOutcome['killed']): LaunchOutcome => ({
+    exit: null, rusage: null, setupCpuUs: 0, failure: { step: 'SYNC', errno: 32, index: 0 }, killed, initPid: 2,
+    hostUid: null, launcherExitCode: 125, launcherSignal: null, wallNs: 0n,
+  });
+  const measurements = { cgroup: null, cgroupDriver: null, cgroupPaths: [], procCpuNs: null };
+
+  test('is reported as aborted (AB, ABORTED), not as the launch failure it caused', async () => {
+    const prepared = await prepareRun({ command: ['true'] }); // no side effects before acquire()
+    const aborted = outcomeToResult(outcome('aborted'), prepared, measurements, false);
+    assert.equal(aborted.status, 'AB');
+    assert.deepEqual(aborted.error, { code: 'ABORTED' });
+    assert.match(aborted.message, /^aborted/);
+    // the same report without an abort is a launch failure, with its step
+    const failed = outcomeToResult(outcome(null), prepared, measurements, false);
+    assert.equal(failed.status, 'XX');
+    assert.deepEqual(failed.error, { code: 'LAUNCH_FAILED', step: 'SYNC', errno: '32' });
   });
 });

@@ -157,7 +157,8 @@ describe('run(): abort', { timeout: 60_000 }, () => {
       assert.equal(processesMatching(marker).length, 2, 'the sleeper and the daemon are running');
       ac.abort();
     });
-    assert.equal(r.status, 'XX');
+    assert.equal(r.status, 'AB', 'an abort is not a sandbox failure (XX)');
+    assert.deepEqual(r.error, { code: 'ABORTED' });
     assert.equal(r.killed, true);
     assert.equal(r.killReason, 'aborted');
     assert.match(r.message, /aborted/);
@@ -171,7 +172,8 @@ describe('run(): abort', { timeout: 60_000 }, () => {
     const ac = new AbortController();
     ac.abort();
     const r = await run({ command: ['sh', '-c', 'sleep 1000; :', marker], stdin: 'ignore', stdout: 'ignore', signal: ac.signal });
-    assert.equal(r.status, 'XX');
+    assert.equal(r.status, 'AB');
+    assert.deepEqual(r.error, { code: 'ABORTED' });
     assert.equal(r.killReason, 'aborted');
     assert.deepEqual(processesMatching(marker), []);
   });
