@@ -1,7 +1,7 @@
 /**
  * isolate-compatible meta file (`--meta FILE`): key:value lines, so judge front ends written for
  * isolate can switch. Times in seconds with millisecond precision, memory in KiB. Like isolate,
- * `status` is absent when the run was OK; beyond isolate's RE/SG/TO/XX it can be ML and OL.
+ * `status` is absent when the run was OK; beyond isolate's RE/SG/TO/XX it can be ML, OL and AB.
  */
 import type { Result } from './result.js';
 

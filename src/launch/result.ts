@@ -10,9 +10,9 @@ import { EXIT_SANDBOX_FAILURE, type SandboxErrorCode } from '../errors.js';
 // AB is not XX: nothing failed, and a judge that retries XX runs must not retry one it aborted itself.
 export type Status = 'OK' | 'RE' | 'SG' | 'TO' | 'ML' | 'OL' | 'AB' | 'XX';
 
-/** A Result's error code: a SandboxError's, or ABORTED, which no function throws (an abort is a
- * Result: the run ended as its caller asked). */
-export type ResultErrorCode = SandboxErrorCode | 'ABORTED';
+/** A Result's error code: a SandboxError's, or one that no function throws: ABORTED (the run ended as
+ * its caller asked) and SETUP_TIMEOUT (the supervisor killed a setup that hung). */
+export type ResultErrorCode = SandboxErrorCode | 'ABORTED' | 'SETUP_TIMEOUT';
 
 /** How a limit was enforced: which kernel mechanism, or that it could not be. */
 export type Mechanism =
@@ -37,7 +37,7 @@ export interface Result {
   signal: number | null;
   killed: boolean;
   /** what the sandbox killed it for */
-  killReason: 'wall-time' | 'cpu-time' | 'output' | 'memory' | 'aborted' | null;
+  killReason: 'wall-time' | 'cpu-time' | 'output' | 'memory' | 'aborted' | 'setup-time' | null;
   error: { code: ResultErrorCode; step?: string; errno?: string } | null;
   time: {
     /** CPU time of every process and thread of the workload, ms (the launcher's setup excluded) */

@@ -17,7 +17,8 @@ import type { LauncherHandle, StdioFd } from './launcher-process.js';
 import { spawnLauncherProcess } from './spawn.js';
 import { decodeReport, decodeWaitStatus, encodePlan, fixedRecords, REPORT_SIZE } from './wire.js';
 
-export type KillReason = 'wall-time' | 'cpu-time' | 'output' | 'aborted';
+/** 'setup-time': the sandbox's setup did not finish within SETUP_TIMEOUT_MS (a failure, not an abort) */
+export type KillReason = 'wall-time' | 'cpu-time' | 'output' | 'aborted' | 'setup-time';
 
 /** Something that watches a running sandbox (CPU time, output bytes) and may ask to kill it. */
 export interface Watchdog {
@@ -78,7 +79,7 @@ export interface LaunchOutcome {
 /** Grace period for the launcher to reap the sandbox after SIGTERM before it is SIGKILLed itself. */
 const TEARDOWN_GRACE_MS = 2000;
 /** Setup (namespaces, mounts) that takes longer than this is stuck (e.g. on a hung network mount). */
-const SETUP_TIMEOUT_MS = 30_000;
+export const SETUP_TIMEOUT_MS = 30_000;
 
 let launcher: string | null = null;
 
@@ -191,7 +192,7 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
       const r = decodeReport(record);
       if (r.type === 'started') {
         outcome.initPid = r.initPid;
-        setupGuard = setTimeout(() => kill('aborted'), SETUP_TIMEOUT_MS);
+        setupGuard = setTimeout(() => kill('setup-time'), SETUP_TIMEOUT_MS);
         timers.push(setupGuard);
       } else if (r.type === 'setup') {
         outcome.setupCpuUs += r.cpuUs;

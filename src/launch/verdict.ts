@@ -9,7 +9,7 @@ import { failureExitCode, failureMessage, type LaunchFailure } from './launcher-
 import type { Measurements, PreparedRun } from './prepare.js';
 import type { Result, Status } from './result.js';
 import { signalName } from './result.js';
-import type { LaunchOutcome } from './supervisor.js';
+import { SETUP_TIMEOUT_MS, type LaunchOutcome } from './supervisor.js';
 
 const SIGKILL = constants.signals.SIGKILL;
 const SIGXCPU = constants.signals.SIGXCPU;
@@ -49,6 +49,10 @@ function decide(outcome: LaunchOutcome, f: Figures, prepared: PreparedRun, outpu
   // EPIPE`), which is the abort's doing. The exit status is the kill's; a caller that aborts on a
   // signal of its own reports 128+N for that one (the CLI does).
   if (outcome.killed === 'aborted') return { status: 'AB', message: 'aborted: the sandbox was killed on request', exitCode: killedExit };
+  // Likewise for a setup that hung: the step it was killed at is not the cause.
+  if (outcome.killed === 'setup-time') {
+    return { status: 'XX', message: `the sandbox's setup did not finish within ${SETUP_TIMEOUT_MS / 1000} s and was killed (a bind source on a filesystem that does not answer?)`, exitCode: EXIT_SANDBOX_FAILURE };
+  }
   if (outcome.failure) {
     return { status: 'XX', message: failureMessage(outcome.failure, prepared.plan), exitCode: failureExitCode(outcome.failure) };
   }
@@ -74,11 +78,12 @@ function decide(outcome: LaunchOutcome, f: Figures, prepared: PreparedRun, outpu
   return { status: 'XX', message: `the launcher ${how} without reporting the workload's status`, exitCode: EXIT_SANDBOX_FAILURE };
 }
 
-/** The error of an AB or XX verdict: ABORTED, the launcher's failed step, or a launch that never reported. */
-function errorOf(status: Status, failure: LaunchFailure | null): Result['error'] {
-  // not the failure an abort may have caused (see decide)
+/** The error of an AB or XX verdict: ABORTED, SETUP_TIMEOUT, the launcher's failed step, or a launch that never reported. */
+function errorOf(status: Status, failure: LaunchFailure | null, killed: LaunchOutcome['killed']): Result['error'] {
+  // not the failure an abort or a setup timeout may have caused (see decide)
   if (status === 'AB') return { code: 'ABORTED' };
   if (status !== 'XX') return null;
+  if (killed === 'setup-time') return { code: 'SETUP_TIMEOUT' };
   if (!failure) return { code: 'LAUNCH_FAILED' };
   return { code: failure.step === 'UID_SLOT' ? 'HOST_UNSUPPORTED' : 'LAUNCH_FAILED', step: failure.step, errno: String(failure.errno) };
 }
@@ -95,7 +100,7 @@ export function outcomeToResult(outcome: LaunchOutcome, prepared: PreparedRun, m
     signal: outcome.failure ? null : outcome.exit?.signal ?? null,
     killed: outcome.killed !== null || (d.status !== 'OK' && d.status !== 'RE' && d.status !== 'SG' && d.status !== 'XX'),
     killReason: outcome.killed ?? (d.status === 'ML' ? 'memory' : null),
-    error: errorOf(d.status, outcome.failure),
+    error: errorOf(d.status, outcome.failure, outcome.killed),
     ...f,
     limits: prepared.enforcement.report,
     policy: prepared.policyName,

@@ -135,4 +135,14 @@ describe('an abort during setup', () => {
     assert.equal(failed.status, 'XX');
     assert.deepEqual(failed.error, { code: 'LAUNCH_FAILED', step: 'SYNC', errno: '32' });
   });
+
+  test('a setup killed for taking too long is a failure of its own (XX, SETUP_TIMEOUT), neither an abort nor the step it was at', async () => {
+    const prepared = await prepareRun({ command: ['true'] });
+    const r = outcomeToResult(outcome('setup-time'), prepared, measurements, false);
+    assert.equal(r.status, 'XX');
+    assert.equal(r.exitCode, 125);
+    assert.deepEqual(r.error, { code: 'SETUP_TIMEOUT' });
+    assert.equal(r.killReason, 'setup-time');
+    assert.match(r.message, /setup did not finish within 30 s/);
+  });
 });
