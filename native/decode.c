@@ -191,7 +191,7 @@ static int decode_records(const uint8_t *buf, size_t len, struct plan *p, uint32
           rc = DEC_BAD_VALUE;
         break;
       case TAG_HOSTNAME:
-        rc = dup_string(payload, rlen, 64, &p->hostname);
+        rc = dup_string(payload, rlen, PLAN_MAX_HOSTNAME, &p->hostname);
         c.p = c.end;
         break;
       case TAG_CGROUP_PROCS:

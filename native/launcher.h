@@ -23,12 +23,18 @@
 #include <stddef.h>
 
 #define PLAN_MAGIC 0x31584253u /* "SBX1" little-endian */
+/* The decoder's limits. src/launch/wire.ts (PLAN_MAX) mirrors them and refuses a plan past one before
+ * the launch, naming the option to change; wire-sync.test.ts checks that the two agree. */
 #define PLAN_MAX_BYTES (8u << 20)
-#define PLAN_MAX_STRING 4096u   /* PATH_MAX; also bounds env entries and argv items */
+#define PLAN_MAX_STRING 4096u    /* PATH_MAX: paths, tmpfs options, symlink targets, cgroup files */
 #define PLAN_MAX_DATA (1u << 20) /* generated file contents */
 #define PLAN_MAX_ITEMS 1024u     /* per repeated record kind (mounts, binds, rlimits, cgroups) */
 #define PLAN_MAX_ARG 131071u     /* one argv or env string: the kernel's MAX_ARG_STRLEN less the NUL */
-#define PLAN_MAX_ARGS 65536u     /* argv and env entries each (the plan's total size bounds them too) */
+/* argv and env entries each: more than the kernel's default 2 MiB ARG_MAX holds (an entry takes at
+ * least a NUL and an 8-byte pointer of it), so that the kernel, not the launcher, is the limit; the
+ * decoder's arrays stay bounded by the plan's size (8-byte record header per entry) */
+#define PLAN_MAX_ARGS (1u << 18)
+#define PLAN_MAX_HOSTNAME 64u    /* HOST_NAME_MAX */
 #define PLAN_MAX_SECCOMP_INSNS 4096u
 
 /* fd numbers agreed with the supervisor (src/launch/supervisor.ts) */

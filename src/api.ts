@@ -5,12 +5,14 @@
  *
  *   const r = await run({ policy: 'judge', command: ['./a.out'], stdin: input, stdout: 'buffer', cpuTime: '1s' });
  */
-import { isSandboxError } from './errors.js';
+import { EXIT_SANDBOX_FAILURE, isSandboxError, SandboxError } from './errors.js';
 import { prepareRun, type Measurements, type PreparedRun, type RunSpec } from './launch/prepare.js';
 import { failureResult, type Result } from './launch/result.js';
-import { openStdio, type OutputOption, type StdinOption, type Stdio } from './launch/stdio.js';
+import { checkSpecTypes, kindOf } from './launch/run-spec.js';
+import { checkStdioOptions, openStdio, type OutputOption, type StdinOption, type Stdio } from './launch/stdio.js';
 import { supervise, type LaunchOutcome } from './launch/supervisor.js';
 import { outcomeToResult } from './launch/verdict.js';
+import { clip } from './launch/wire.js';
 
 export type { Result, Status, LimitReport, Mechanism } from './launch/result.js';
 export type { LaunchPlan } from './launch/types.js';
@@ -41,10 +43,11 @@ export interface RunOptions extends RunSpec {
 export async function run(opts: RunOptions): Promise<Result> {
   let prepared: PreparedRun;
   try {
+    checkRunOptions(opts);
     prepared = await prepareRun(opts);
   } catch (e) {
     if (!isSandboxError(e)) throw e;
-    return failureResult(e.code, e.message, opts.policy ?? 'default');
+    return failureResult(e.code, e.message, typeof opts?.policy === 'string' ? opts.policy : 'default');
   }
   let stdio: Stdio | null = null;
   try {
@@ -57,6 +60,7 @@ export async function run(opts: RunOptions): Promise<Result> {
     // past the output limit: counted here, or by the launcher for the outputs it relays
     const outputExceeded = stdio.limiter.exceeded || outcome.killed === 'output';
     const result = outcomeToResult(outcome, prepared, measurements, outputExceeded);
+    if (stdio.input?.failure && !outcome.failure) inputFailed(result, stdio.input.failure);
     if (opts.stdout === 'buffer') result.stdout = Buffer.concat(stdio.stdout);
     if (opts.stderr === 'buffer') result.stderr = Buffer.concat(stdio.stderr);
     if (outputExceeded) result.outputTruncated = true;
@@ -68,6 +72,34 @@ export async function run(opts: RunOptions): Promise<Result> {
     stdio?.close();
     await prepared.release();
   }
+}
+
+/**
+ * The options' types, which TypeScript checks for TypeScript callers only: from JavaScript a wrong type
+ * threw a TypeError from deep inside (or was silently taken for a default) instead of a Result.
+ */
+function checkRunOptions(opts: RunOptions): void {
+  checkSpecTypes(opts);
+  checkStdioOptions(opts);
+  const o = opts as unknown as Record<string, unknown>;
+  if (o['launcher'] !== undefined && o['launcher'] !== 'zygote' && o['launcher'] !== 'spawn') {
+    throw new SandboxError('USAGE', `launcher must be 'zygote' or 'spawn', not ${typeof o['launcher'] === 'string' ? `'${clip(o['launcher'])}'` : kindOf(o['launcher'])}`);
+  }
+  if (o['signal'] !== undefined && !(o['signal'] instanceof AbortSignal)) throw new SandboxError('USAGE', `signal must be an AbortSignal, not ${kindOf(o['signal'])}`);
+}
+
+/**
+ * The caller's stdin stream failed (stdio.ts, InputFeed): the workload got EOF and was stopped. No
+ * verdict on a truncated input: status XX. The figures stay (what the run used until then). USAGE: the
+ * stream is the caller's option, and it failing is on the caller's side, not the sandbox's.
+ */
+function inputFailed(result: Result, e: Error): void {
+  Object.assign(result, {
+    status: 'XX',
+    message: `stdin: the input stream failed (${clip(e.message)}); the workload got EOF and was stopped, the run has no verdict`,
+    exitCode: EXIT_SANDBOX_FAILURE,
+    error: { code: 'USAGE' },
+  } satisfies Partial<Result>);
 }
 
 /**
@@ -106,5 +138,6 @@ async function superviseRun(prepared: PreparedRun, io: Stdio, opts: RunOptions):
 
 /** Build the LaunchPlan without running anything (what `sandbox exec --dry-run` prints). */
 export async function plan(opts: RunSpec): Promise<PreparedRun['plan']> {
+  checkSpecTypes(opts);
   return (await prepareRun(opts)).plan;
 }

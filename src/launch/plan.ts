@@ -7,6 +7,7 @@ import type { HostFacts } from '../host/facts.js';
 import { parseSize } from '../policy/units.js';
 import type { BindSpec, DeviceName, Policy, TmpfsSpec } from '../policy/types.js';
 import type { LaunchPlan, MountAttr, MountOp, Rlimit, SeccompProgram } from './types.js';
+import { checkPlanLimits, clip } from './wire.js';
 
 export interface PlanImage {
   rootfs: string;
@@ -157,6 +158,24 @@ function tmpMount(policy: Policy): MountOp {
 }
 
 /**
+ * One mount per target among the policy's and the caller's binds and tmpfs: a second one at the same
+ * place hides the first (the last bind silently wins) or fails deep in the launcher (a file bound
+ * where a tmpfs directory was made). The sandbox's own mounts (host directories, /etc files, /tmp) are
+ * not counted: a caller's mount there replaces them on purpose, and always did.
+ */
+function checkDistinctTargets(mounts: MountOp[]): void {
+  const seen = new Map<string, MountOp>();
+  const name = (m: MountOp) => (m.op === 'bind' ? `a bind of ${clip(m.source)}` : 'a tmpfs');
+  for (const m of mounts) {
+    const first = seen.get(m.target);
+    if (first) {
+      throw new SandboxError('USAGE', `two mounts at ${clip(m.target)}: ${name(first)} and ${name(m)}; give each bind and tmpfs (the policy's and yours) its own target`);
+    }
+    seen.set(m.target, m);
+  }
+}
+
+/**
  * The caller's tmpfs and binds, in one list ordered parents-first (stable), so that whichever is
  * nested inside the other is mounted on top of it: a tmpfs under a bind, or a bind under a tmpfs.
  */
@@ -174,6 +193,7 @@ function userMounts(policy: Policy, userTmpfs: TmpfsSpec[], binds: BindSpec[]): 
       return { op: 'bind', target: b.target, source: b.source, attrs: b.mode === 'rw' ? rw : RO };
     }),
   ];
+  checkDistinctTargets(ops);
   return ops.sort((a, b) => depth(a.target) - depth(b.target));
 }
 
@@ -228,7 +248,7 @@ export function buildPlan(req: PlanRequest): LaunchPlan {
     ...userMounts(policy, req.tmpfs, req.binds),
   ];
   const tmpSize = parseSize(policy.filesystem.tmp.size, 'filesystem.tmp.size');
-  return {
+  const plan: LaunchPlan = {
     version: 1,
     namespaces: ['user', 'pid', 'mount', 'network', 'ipc', 'uts', 'cgroup'],
     identity: {
@@ -253,6 +273,9 @@ export function buildPlan(req: PlanRequest): LaunchPlan {
     seccomp: req.seccomp,
     uidSlots: req.uidSlots ?? null,
   };
+  // Here, before anything is created: the launcher would refuse it as a malformed plan.
+  checkPlanLimits(plan);
+  return plan;
 }
 
 /** The plan as JSON for --dry-run: the seccomp program is summarized, not dumped. */

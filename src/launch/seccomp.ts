@@ -17,7 +17,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { hostArch } from '../seccomp/arch.js';
 import { decodeProgram } from '../seccomp/bpf/insn.js';
@@ -26,9 +26,12 @@ import { isSeccompError } from '../seccomp/errors.js';
 import { GENERATOR_VERSION } from '../seccomp/version.js';
 import type { SeccompProgram } from './types.js';
 
-function cacheDir(euid: number): string {
+export function cacheDir(euid: number): string {
   if (euid === 0) return '/var/cache/sandbox/seccomp';
-  const base = process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache');
+  // The XDG base directory spec: a relative value is invalid and ignored (it made the cache in whatever
+  // directory `sandbox` was started from), as the image store does (src/image/store.ts).
+  const xdg = process.env['XDG_CACHE_HOME'];
+  const base = xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
   return join(base, 'sandbox', 'seccomp');
 }
 

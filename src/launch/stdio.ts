@@ -14,9 +14,12 @@
 import { closeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { SandboxError } from '../errors.js';
 import { pipeSocket } from './pipe-socket.js';
+import { kindOf } from './run-spec.js';
 import { pipe } from './spawn.js';
 import type { KillReason, StdioSlot, Watchdog } from './supervisor.js';
+import { clip } from './wire.js';
 
 export type StdinOption = 'inherit' | 'ignore' | string | Buffer | Readable;
 export type OutputOption = 'inherit' | 'ignore' | 'buffer' | Writable;
@@ -52,11 +55,67 @@ export class OutputLimiter implements Watchdog {
   }
 }
 
+/**
+ * The workload's stdin from a caller's Readable. If that stream fails (a read error, a destroy with an
+ * error), the run fails — status XX naming the error (api.ts) — rather than end with a verdict on an
+ * input the workload never fully got (a judge would grade a program on a truncated test). The
+ * workload gets EOF at once (s.pipe() alone leaves the pipe open when its source fails, and a
+ * workload blocked reading it kept the run alive forever) and the sandbox is killed.
+ */
+class InputFeed implements Watchdog {
+  failure: Error | null = null;
+  private kill: ((r: KillReason) => void) | null = null;
+  private readonly onError = (e: Error) => {
+    this.failure ??= e;
+    this.writer.end();
+    this.kill?.('aborted');
+  };
+
+  constructor(private readonly source: Readable, private readonly writer: Writable) {
+    source.on('error', this.onError);
+    source.pipe(writer);
+  }
+
+  start(ctx: { kill(reason: KillReason): void }): void {
+    this.kill = ctx.kill;
+    if (this.failure) ctx.kill('aborted');
+  }
+
+  stop(): void {
+    this.kill = null;
+  }
+
+  /** after the run: the caller's stream is its own again (a later error is not ours to swallow) */
+  detach(): void {
+    this.source.off('error', this.onError);
+  }
+}
+
+const isReadable = (v: unknown): v is Readable => typeof v === 'object' && v !== null && typeof (v as Readable).pipe === 'function' && typeof (v as Readable).on === 'function';
+const isWritable = (v: unknown): v is Writable => typeof v === 'object' && v !== null && typeof (v as Writable).write === 'function';
+const OUTPUT_NAMES: readonly unknown[] = ['inherit', 'ignore', 'buffer'];
+
+/** stdin/stdout/stderr as JavaScript may pass them: a typo such as 'bufer' was taken for 'inherit'. */
+export function checkStdioOptions(o: { stdin?: unknown; stdout?: unknown; stderr?: unknown }): void {
+  const s = o.stdin;
+  if (s !== undefined && typeof s !== 'string' && !Buffer.isBuffer(s) && !isReadable(s)) {
+    throw new SandboxError('USAGE', `stdin must be 'inherit', 'ignore', a string, a Buffer or a Readable, not ${kindOf(s)}`);
+  }
+  for (const k of ['stdout', 'stderr'] as const) {
+    const v = o[k];
+    if (v !== undefined && !OUTPUT_NAMES.includes(v) && !isWritable(v)) {
+      throw new SandboxError('USAGE', `${k} must be 'inherit', 'ignore', 'buffer' or a Writable, not ${typeof v === 'string' ? `'${clip(v)}'` : kindOf(v)}`);
+    }
+  }
+}
+
 export interface Stdio {
   slots: [StdioSlot, StdioSlot, StdioSlot];
   /** outputs the launcher must relay from pipes of its own (their slots are 'pipe') */
   relay: ('stdout' | 'stderr')[];
   limiter: OutputLimiter;
+  /** stdin from a caller's stream (null otherwise): its failure, if it failed */
+  input: InputFeed | null;
   /** after spawn: close our copies of the child's pipe ends and start moving data (childStdio: the
    * spawned launcher's stdio streams, for relayed outputs) */
   attach(childStdio?: readonly (Readable | Writable | null | undefined)[]): void;
@@ -114,6 +173,7 @@ export function openStdio(
     return w;
   };
 
+  let feed: InputFeed | null = null;
   const input = (): StdioSlot => {
     const s = opts.stdin;
     if (s === undefined || s === 'inherit') return 'inherit';
@@ -124,7 +184,7 @@ export function openStdio(
     ours.push(writer);
     writer.on('error', () => { /* the workload may exit without reading its input */ });
     if (typeof s === 'string' || Buffer.isBuffer(s)) writer.end(s);
-    else s.pipe(writer);
+    else feed = new InputFeed(s, writer);
     return r;
   };
 
@@ -133,6 +193,7 @@ export function openStdio(
     slots,
     relay,
     limiter,
+    input: feed,
     stdout,
     stderr,
     attach(childStdio) {
@@ -147,6 +208,7 @@ export function openStdio(
     close() {
       for (const fd of childEnds.splice(0)) closeSync(fd);
       for (const s of ours) s.destroy();
+      feed?.detach();
     },
   };
 }

@@ -6,9 +6,24 @@
  * TAG_END. Integers are little-endian (the launcher reads native order; both supported arches are LE).
  */
 import { endianness } from 'node:os';
+import { SandboxError } from '../errors.js';
 import type { LaunchPlan, MountAttr, MountOp, Namespace, RlimitName } from './types.js';
 
 export const PLAN_MAGIC = 0x31584253;
+
+/** The decoder's limits (launcher.h PLAN_MAX_*): a plan past one is refused by checkPlanLimits below. */
+export const PLAN_MAX = {
+  BYTES: 8 << 20, STRING: 4096, DATA: 1 << 20, ITEMS: 1024, ARG: 131071, ARGS: 1 << 18, HOSTNAME: 64, SECCOMP_INSNS: 4096,
+} as const;
+/** The longest path the kernel takes: its PATH_MAX (= PLAN_MAX.STRING) counts the terminating NUL. */
+export const MAX_PATH_BYTES = PLAN_MAX.STRING - 1;
+
+/** A caller's string in a message: escaped (a NUL or a newline would break the one-line message) and,
+ * when long, its beginning only. */
+export function clip(s: string): string {
+  const text = JSON.stringify(s).slice(1, -1);
+  return text.length > 64 ? `${text.slice(0, 60)}…` : text;
+}
 
 export const TAG = {
   NAMESPACES: 1, ID_MAP: 3, HOSTNAME: 4, CGROUP_PROCS: 5, BIND_SOURCE: 6, ROOT: 7, MOUNT: 8,
@@ -170,6 +185,85 @@ export function encodePlan(plan: LaunchPlan): Buffer {
     w.record(TAG.RELAY, Buffer.concat([u32(plan.relay.reduce((m, o) => m | RELAY[o], 0)), u64(limit)]));
   }
   return w.finish();
+}
+
+/** A plan string as the decoder takes it: no NUL (C strings end there), at most `max` bytes. */
+function planString(s: string, max: number, what: string, allowEmpty = false): number {
+  const n = Buffer.byteLength(s);
+  if (s.includes('\0')) throw new SandboxError('USAGE', `${what} contains a NUL byte; remove it`);
+  if (n > max || (n === 0 && !allowEmpty)) {
+    throw new SandboxError('USAGE', `${what} is ${n} bytes; the sandbox accepts ${allowEmpty ? 0 : 1} to ${max}`);
+  }
+  return n;
+}
+
+function planCount(n: number, max: number, what: string): void {
+  if (n > max) throw new SandboxError('USAGE', `${what}: ${n}; the sandbox accepts at most ${max}`);
+}
+
+/** A record's encoded size: its 8-byte header and the payload. */
+const rec = (payload: number) => 8 + payload;
+
+/** A mount record's payload size (encodeMount's layout), its strings checked on the way. */
+function mountSize(m: MountOp): number {
+  const what = `mount at ${clip(m.target)}`;
+  let data = 0;
+  if (m.op === 'tmpfs') data = planString(m.options, PLAN_MAX.STRING, `${what}: its tmpfs options`, true);
+  else if (m.op === 'symlink') data = planString(m.linkTo, PLAN_MAX.STRING, `${what}: its symlink target`);
+  else if (m.op === 'file') data = planString(m.content, PLAN_MAX.DATA, `${what}: its file content`, true);
+  return 16 + 4 + planString(m.target, PLAN_MAX.STRING, `${what}: the target`) + 4 + data;
+}
+
+/** The records of the filesystem: cgroup files, bind sources, the root, the mounts. */
+function filesystemSize(plan: LaunchPlan): number {
+  let size = 0;
+  planCount(plan.cgroupProcs.length, PLAN_MAX.ITEMS, 'cgroup files');
+  for (const p of plan.cgroupProcs) size += rec(planString(p, PLAN_MAX.STRING, `cgroup file ${clip(p)}`));
+  const sources = sourceTable(plan);
+  planCount(sources.length, PLAN_MAX.ITEMS, 'distinct bind sources');
+  for (const s of sources) size += rec(planString(s, PLAN_MAX.STRING, `bind source ${clip(s)}`));
+  size += rec(8 + 4 + planString(plan.root.options, PLAN_MAX.STRING, 'the root\'s options', true));
+  planCount(plan.mounts.length, PLAN_MAX.ITEMS, 'mounts (the sandbox\'s own, the policy\'s and the caller\'s binds and tmpfs)');
+  for (const m of plan.mounts) size += rec(mountSize(m));
+  return size;
+}
+
+/** The records of the workload's process: rlimits, environment, working directory, argv, seccomp. */
+function processSize(plan: LaunchPlan): number {
+  planCount(plan.rlimits.length, PLAN_MAX.ITEMS, 'rlimits');
+  let size = plan.rlimits.length * rec(20);
+  planCount(plan.env.length, PLAN_MAX.ARGS, 'environment variables');
+  for (const e of plan.env) size += rec(planString(e, PLAN_MAX.ARG, `environment variable ${clip(e.slice(0, e.indexOf('=')))}`));
+  size += rec(planString(plan.cwd, PLAN_MAX.STRING, 'the working directory'));
+  planCount(plan.argv.length, PLAN_MAX.ARGS, 'command arguments');
+  plan.argv.forEach((a, i) => { size += rec(planString(a, PLAN_MAX.ARG, `command argument ${i}`, true)); });
+  if (plan.seccomp) {
+    planCount(plan.seccomp.program.length / 8, PLAN_MAX.SECCOMP_INSNS, 'seccomp instructions');
+    size += rec(plan.seccomp.program.length);
+  }
+  return size;
+}
+
+/**
+ * Every limit of the launcher's decoder (native/decode.c), checked on the plan before the launch: a
+ * plan past one is refused there as malformed, which would read as a bug of ours. The options a caller
+ * gives are checked first where they are read, with the option's name (binds.ts, run-spec.ts); this
+ * catches what comes from elsewhere (a policy, an image) and the plan's total size. Sums the encoded
+ * size without encoding (encodePlan costs ~0.1-0.2 ms; plans are built twice a run) and returns it;
+ * test/unit/wire.test.ts and test/launch/plan-limits.test.ts check it against encodePlan.
+ */
+export function checkPlanLimits(plan: LaunchPlan): number {
+  // magic and length, NAMESPACES, ID_MAP, HOSTNAME
+  let size = 8 + rec(8) + rec(16) + rec(planString(plan.hostname, PLAN_MAX.HOSTNAME, 'the hostname'));
+  size += filesystemSize(plan) + processSize(plan);
+  if (plan.uidSlots) size += rec(8 + 4 + planString(plan.uidSlots.lockDir, PLAN_MAX.STRING, 'the uid slot directory'));
+  if (plan.relay?.length) size += rec(12);
+  size += rec(0); // TAG_END
+  // The supervisor may add the output relay's record to the plan after this check.
+  if (size + (plan.relay?.length ? 0 : rec(12)) > PLAN_MAX.BYTES) {
+    throw new SandboxError('USAGE', `the launch plan is ${size} bytes (arguments, environment and mounts together); the sandbox accepts at most ${PLAN_MAX.BYTES}: pass large data through a file or stdin`);
+  }
+  return size;
 }
 
 export type LauncherReport =

@@ -18,7 +18,10 @@ writeFileSync(join(dir, 'bad-size.json'), JSON.stringify({ filesystem: { tmp: { 
 writeFileSync(join(dir, 'cycle-a.json'), JSON.stringify({ extends: './cycle-b.json' }));
 writeFileSync(join(dir, 'cycle-b.json'), JSON.stringify({ extends: './cycle-a.json' }));
 mkdirSync(join(dir, 'real'));
+mkdirSync(join(dir, 'real2'));
+writeFileSync(join(dir, 'file'), '');
 symlinkSync(join(dir, 'real'), join(dir, 'link'));
+const long = `/${'x'.repeat(5000)}`;
 const files = readdirSync(dir).join(',');
 
 const cases: { name: string; args: string[]; message: RegExp }[] = [
@@ -49,6 +52,14 @@ const cases: { name: string; args: string[]; message: RegExp }[] = [
   // the kernel refused the quota (EINVAL on cpu.cfs_quota_us); docker/podman's range is checked first
   { name: 'more CPUs than the host has', args: ['exec', '--cpus', '1e9', '--', 'true'], message: /--cpus: '1000000000' is out of range: give 0\.01 to \d+ cores/ },
   { name: 'bad workdir', args: ['exec', '--workdir', 'rel/dir', '--', 'true'], message: /--workdir 'rel\/dir' must be an absolute path/ },
+  // the last bind hid the first; a file bound where a tmpfs was made failed with a raw EISDIR
+  { name: 'two binds at one target', args: ['exec', '--bind', `${dir}/real:/x`, '--bind', `${dir}/real2:/x`, '--', 'true'], message: /two mounts at \/x: a bind of \/\S+\/real and a bind of \/\S+\/real2; give each bind and tmpfs \(the policy's and yours\) its own target/ },
+  { name: 'two tmpfs at one target', args: ['exec', '--tmpfs', '/x', '--tmpfs', '/x:1M', '--', 'true'], message: /two mounts at \/x: a tmpfs and a tmpfs;/ },
+  { name: 'a tmpfs and a file bind at one target', args: ['exec', '--tmpfs', '/x', '--bind', `${dir}/file:/x`, '--', 'true'], message: /two mounts at \/x: a tmpfs and a bind of \/\S+\/file;/ },
+  // the launcher refused these as a malformed plan ("this is a bug, please report it")
+  { name: 'a bind target longer than PATH_MAX', args: ['exec', '--bind', `${dir}/real:${long}`, '--', 'true'], message: /--bind '.{20,}…': the target is 5001 bytes; a path has at most 4095 \(PATH_MAX\): shorten it/ },
+  { name: 'a tmpfs target longer than PATH_MAX', args: ['exec', '--tmpfs', long, '--', 'true'], message: /--tmpfs '\/x+…': the target is 5001 bytes; a path has at most 4095/ },
+  { name: 'a workdir longer than PATH_MAX', args: ['exec', '--workdir', long, '--', 'true'], message: /--workdir is 5001 bytes; a path has at most 4095 \(PATH_MAX\): shorten it/ },
 ];
 
 for (const mode of modes()) {

@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { compileForRun } from '../../src/launch/seccomp.js';
+import { cacheDir, compileForRun } from '../../src/launch/seccomp.js';
 import { SandboxError } from '../../src/errors.js';
 import { ROOT } from '../helpers/cli.js';
 
@@ -19,7 +19,7 @@ const dir = mkdtempSync(join(tmpdir(), 'sbx-seccomp-memo-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const kernel = '6.1.0';
 const euid = process.geteuid!();
-const CACHE = euid === 0 ? '/var/cache/sandbox/seccomp' : join(process.env['XDG_CACHE_HOME'] || join(process.env['HOME']!, '.cache'), 'sandbox/seccomp');
+const CACHE = cacheDir(euid);
 
 function profile(errno: string, comment = 'test'): string {
   return JSON.stringify({ comment, defaultAction: 'errno', defaultErrno: errno, syscalls: [{ names: ['read', 'write', 'exit_group'], action: 'allow' }] });
@@ -103,4 +103,25 @@ test('on disk: a profile file edited to the same length is compiled again in the
   assert.deepEqual(after, { hash: (await compileForRun({ file }, dir, kernel, euid)).hash, program: after.program });
   writeFileSync(join(dir, file), profile('EPERM'));
   assert.deepEqual(inFreshProcess({ file }), before, 'and back');
+});
+
+// XDG base directories: "If an implementation encounters a relative path in any of these variables it
+// should consider the path invalid and ignore it". A relative one made the cache in the current directory.
+test('a relative XDG_CACHE_HOME is ignored: the cache goes to ~/.cache, not the current directory', () => {
+  const home = join(dir, 'xdg-home');
+  const cwd = join(dir, 'xdg-cwd');
+  mkdirSync(home);
+  mkdirSync(cwd);
+  // the user cache (as root there is one system cache, which no XDG variable changes)
+  const user = euid === 0 ? 65534 : euid;
+  const compileIn = (xdg: string) => {
+    const code = `import { compileForRun } from ${JSON.stringify(join(ROOT, 'dist/src/launch/seccomp.js'))};
+      await compileForRun(${JSON.stringify(JSON.parse(profile('EPERM', 'xdg')))}, ${JSON.stringify(dir)}, ${JSON.stringify(kernel)}, ${user});`;
+    execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home, XDG_CACHE_HOME: xdg } });
+  };
+  compileIn('relative-cache');
+  assert.equal(existsSync(join(cwd, 'relative-cache')), false, 'nothing in the current directory');
+  assert.ok(existsSync(join(home, '.cache/sandbox/seccomp')), 'the default, ~/.cache');
+  compileIn(join(dir, 'xdg-absolute'));
+  assert.ok(existsSync(join(dir, 'xdg-absolute/sandbox/seccomp')), 'an absolute XDG_CACHE_HOME is followed');
 });

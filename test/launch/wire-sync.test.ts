@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ATTR, DECODE_ERROR, OP, PLAN_MAGIC, RELAY, REPORT, ROOT_KIND, STEP, TAG, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RUN_FDS } from '../../src/launch/wire.js';
+import { ATTR, DECODE_ERROR, OP, PLAN_MAGIC, PLAN_MAX, RELAY, REPORT, ROOT_KIND, STEP, TAG, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RUN_FDS } from '../../src/launch/wire.js';
 import { ROOT } from '../helpers/cli.js';
 
 const header = readFileSync(join(ROOT, 'native/launcher.h'), 'utf8');
@@ -47,3 +47,15 @@ test('zygote requests and events', () => {
   assert.deepEqual(cEnum('ZE_'), { ...ZYGOTE_EVENT });
   assert.match(header, new RegExp(`#define ZYGOTE_RUN_FDS ${ZYGOTE_RUN_FDS}\\n`));
 });
+
+/** `#define PLAN_MAX_X expr`: a number, `Nu`, or `(Nu << M)`. */
+function cLimits(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of header.matchAll(/^#define PLAN_MAX_([A-Z_]+)\s+(\S.*?)\s*(?:\/\*.*)?$/gm)) {
+    const expr = m[2]!.replace(/[()]/g, '').replace(/(\d+)u/g, '$1');
+    const shift = /^(\d+)\s*<<\s*(\d+)$/.exec(expr);
+    out[m[1]!] = shift ? Number(shift[1]) * 2 ** Number(shift[2]) : Number(expr);
+  }
+  return out;
+}
+test('plan limits: the decoder\'s and the ones checked before the launch', () => assert.deepEqual(cLimits(), { ...PLAN_MAX }));

@@ -309,6 +309,19 @@ describe('buildPlan: user binds and tmpfs', () => {
   test('a bad tmpfs size is a USAGE error', () => {
     assertUsage(() => buildPlan(request({ tmpfs: [{ target: '/w', size: '2 MB' }] })), /tmpfs \/w size: '2 MB' is not a size/);
   });
+
+  // The policy's binds and tmpfs come in the same lists as the caller's (prepare.ts merges them).
+  test('two binds or tmpfs at one target are refused, naming both (the last bind hid the first)', () => {
+    const bind = (source: string, target = '/x') => ({ source, target, mode: 'ro' as const });
+    assertUsage(() => buildPlan(request({ binds: [bind('/srv/d1'), bind('/srv/d2')] })),
+      /^two mounts at \/x: a bind of \/srv\/d1 and a bind of \/srv\/d2; give each bind and tmpfs \(the policy's and yours\) its own target$/);
+    assertUsage(() => buildPlan(request({ binds: [bind('/srv/d1')], tmpfs: [{ target: '/x' }] })), /^two mounts at \/x: a tmpfs and a bind of \/srv\/d1;/);
+    assertUsage(() => buildPlan(request({ tmpfs: [{ target: '/x' }, { target: '/x', size: '1M' }] })), /^two mounts at \/x: a tmpfs and a tmpfs;/);
+    assertUsage(() => buildPlan(request({ binds: [bind('/srv/same'), bind('/srv/same')] })), /^two mounts at \/x: a bind of \/srv\/same and a bind of \/srv\/same;/);
+    // nested is not the same target; and a mount of the sandbox's own (/tmp) may still be replaced
+    const plan = buildPlan(request({ binds: [bind('/srv/d1'), bind('/srv/d2', '/x/y'), bind('/srv/t', '/tmp')] }));
+    assert.equal(at(plan.mounts, '/x/y').length, 1);
+  });
 });
 
 describe('buildPlan: environment', () => {
@@ -323,6 +336,14 @@ describe('buildPlan: environment', () => {
     const env = Object.fromEntries(plan.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
     assert.deepEqual(env, { PATH: '/policy/bin', A: 'image', B: 'policy', C: 'cli', D: 'cli', EQ: 'x=y' });
     assert.equal(plan.env.length, 6, `each name once: ${plan.env}`);
+  });
+
+  // The launcher's decoder refuses such a plan as malformed, which read as "this is a bug, please report it".
+  test('an entry past the launcher\'s limit, from the policy or the image, is a USAGE error naming it', () => {
+    const p = policy();
+    p.env = { BIG: 'x'.repeat(200_000) };
+    assertUsage(() => buildPlan(request({ policy: p })), /^environment variable BIG is 200004 bytes; the sandbox accepts 1 to 131071$/);
+    assertUsage(() => buildPlan(request({ image: image({ env: ['NUL=a\0b'] }) })), /^environment variable NUL contains a NUL byte; remove it$/);
   });
 
   test('host mode: the policy env and the command-line env only, nothing from the host', () => {

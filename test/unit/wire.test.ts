@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildPlan } from '../../src/launch/plan.js';
 import type { LaunchPlan, MountAttr, MountOp } from '../../src/launch/types.js';
-import { encodePlan, sourceTable } from '../../src/launch/wire.js';
+import { checkPlanLimits, encodePlan, sourceTable } from '../../src/launch/wire.js';
 import { policy, request } from './fixtures.js';
 
 const MAGIC = Buffer.from('SBX1', 'latin1');
@@ -225,6 +225,17 @@ describe('encodePlan: other shapes', () => {
       assert.deepEqual(again, { op: 'bind', target: '/again', source: rootfs, attrs: ['ro', 'nosuid', 'nodev'] });
     });
   }
+
+  // checkPlanLimits sums the encoded size without encoding: it must count what encodePlan writes
+  test('checkPlanLimits returns the encoded size, for every record kind', () => {
+    const p = policy();
+    const plans: LaunchPlan[] = [
+      samplePlan(),
+      { ...samplePlan(), relay: ['stdout', 'stderr'], relayLimit: 10, uidSlots: { first: 1879048192, count: 65536, lockDir: '/run/sandbox/uid-slots' } },
+      buildPlan(request({ policy: p, image: { rootfs: '/images/x/rootfs', digest: 'sha256:x', env: ['A=b'], workingDir: '/' } })),
+    ];
+    for (const plan of plans) assert.equal(checkPlanLimits(plan), encodePlan(plan).length);
+  });
 
   test('encoding is deterministic', () => {
     const plan = samplePlan();
