@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { CgroupMode, CgroupProbe } from './types.js';
 import { type CgroupLayout, type CgroupMount, dirForCgroupPath, readLayout } from './mounts.js';
 import { exists, writable } from './fs.js';
@@ -60,7 +60,9 @@ function modeOf(layout: CgroupLayout): CgroupMode {
 }
 
 function systemdUserAvailable(uid: number): boolean {
-  const rt = process.env.XDG_RUNTIME_DIR || `/run/user/${uid}`;
+  // a relative XDG_RUNTIME_DIR is invalid (XDG base directory spec) and would be looked up from the cwd
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  const rt = xdg && isAbsolute(xdg) ? xdg : `/run/user/${uid}`;
   return existsSync(join(rt, 'systemd', 'private'));
 }
 
