@@ -17,7 +17,7 @@ import { applyImageUser, imageCommand, resolveImage } from './image-run.js';
 import { buildPlan, type PlanRequest } from './plan.js';
 import { RunResources, type Measurements } from './run-resources.js';
 import { checkCommand, checkWorkdir, parseEnv, type RunSpec } from './run-spec.js';
-import { compileForRun } from './seccomp.js';
+import { compileForRun, trustedCacheDir } from './seccomp.js';
 import type { Watchdog } from './supervisor.js';
 import type { LaunchPlan, SeccompProgram } from './types.js';
 
@@ -54,7 +54,8 @@ export interface PreparedRun {
 async function decideIdmap(binds: BindSpec[], asRoot: boolean, seccomp: SeccompProgram | null): Promise<BindSpec[]> {
   const rw = binds.some((b) => b.mode === 'rw');
   // the interpreter is loaded only when there is something to decide
-  const allowed = rw && asRoot && seccomp !== null && (await import('./setid-guard.js')).filterRefusesSetidBits(seccomp.program, hostArch());
+  const allowed = rw && asRoot && seccomp !== null
+    && (await import('./setid-guard.js')).filterRefusesSetidBits(seccomp.program, hostArch(), trustedCacheDir(0));
   return binds.map((b) => ({ ...b, idmap: allowed && b.mode === 'rw' }));
 }
 

@@ -38,7 +38,7 @@ export function cacheDir(euid: number): string {
 /** Checked once per process and directory: it is the same directory for every run. */
 const trusted = new Map<string, string | null>();
 
-function trustedCacheDir(euid: number): string | null {
+export function trustedCacheDir(euid: number): string | null {
   const dir = cacheDir(euid);
   if (!trusted.has(dir)) {
     let ok: string | null = null;
@@ -76,7 +76,7 @@ function inputsOf(section: Record<string, unknown>, baseDir: string, kernel: str
 }
 
 /** A file name: two 32-bit FNV-1a lanes over `key`. Not a security boundary (see inputsOf). */
-function entryName(key: string): string {
+export function entryName(key: string): string {
   let a = 0x811c9dc5;
   let b = 0x9e3779b9;
   for (let i = 0; i < key.length; i++) {

@@ -5,49 +5,118 @@
  * the host to the workspace's owner, possibly root, and a setuid bit there would be a privilege for
  * anyone who later runs that file.
  */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 // The parts of the generator this needs, not its index: a run need not load the compiler.
 import { decodeAction } from '../seccomp/actions.js';
 import { archInfo, type TargetArch } from '../seccomp/arch.js';
 import { decodeProgram } from '../seccomp/bpf/insn.js';
 import { runFilter } from '../seccomp/bpf/interpreter.js';
 import { syscallNumber } from '../seccomp/syscalls.js';
+import { entryName } from './seccomp.js';
 
-const SETID_MODES = [0o4755n, 0o2755n, 0o6755n, 0o4000n, 0o2000n];
+const SETID_MODES = [0o4755n, 0o2000n];
 const O_CREAT = 0o100n;
+const O_TMPFILE = 0o20200000n;
 
-/** Every syscall that takes a mode for a new or existing inode: [name, index of the mode, extra args]. */
-const MODE_CALLS: [string, number, Record<number, bigint>][] = [
-  ['chmod', 1, {}], ['fchmod', 1, {}], ['fchmodat', 2, {}], ['fchmodat2', 2, {}],
-  ['creat', 1, {}], ['open', 2, { 1: O_CREAT }], ['openat', 3, { 2: O_CREAT }],
-  ['mkdir', 1, {}], ['mkdirat', 2, {}], ['mknod', 1, {}], ['mknodat', 2, {}],
+/** Every syscall that takes a mode for a new or existing inode: [name, index of the mode, index of
+ * open flags that must hold O_CREAT or O_TMPFILE for the mode to count, or -1]. */
+const MODE_CALLS: [string, number, number][] = [
+  ['chmod', 1, -1], ['fchmod', 1, -1], ['fchmodat', 2, -1], ['fchmodat2', 2, -1],
+  ['creat', 1, -1], ['open', 2, 1], ['openat', 3, 2],
+  ['mkdir', 1, -1], ['mkdirat', 2, -1], ['mknod', 1, -1], ['mknodat', 2, -1],
 ];
+
+/**
+ * Values tried for every other argument: a rule may also test a path pointer, a dirfd or the flags,
+ * and its refusal must hold whatever they are (a deny that also requires `arg0 == 0`, which a real
+ * pointer never is, refuses nothing). Zero, small numbers, 32-bit edges, pointer-like and all-ones.
+ */
+const OTHER_VALUES = [0n, 3n, 0xffffffffn, 0x7ffd_1234_5000n, 0xffff_ffff_ffff_ff9cn];
+const OPEN_FLAGS = [O_CREAT | 0o1n, O_CREAT | 0o2n | 0o200n, O_TMPFILE | 0o2n, O_CREAT | 0x100000000n];
 
 /** Answers by program: a process runs the same few programs many times (one check, not one per run). */
 const answers = new Map<string, boolean>();
 
-export function filterRefusesSetidBits(program: Buffer, arch: TargetArch): boolean {
-  const key = `${arch}:${program.toString('base64')}`;
-  let answer = answers.get(key);
-  if (answer === undefined) answers.set(key, (answer = check(program, arch)));
+/** Raised whenever check() changes: answers cached on disk by an older one are not used. */
+const GUARD_VERSION = 2;
+
+/**
+ * The check runs the filter ~1000 times (some 40 ms in a fresh process), so a `sandbox exec` keeps the
+ * answer next to the seccomp program cache (`cacheDir`: the trusted directory of src/launch/seccomp.ts,
+ * which holds the programs handed to the kernel — an answer there is trusted as much as they are). An
+ * entry holds the program it answers for and is used only for exactly those bytes.
+ */
+export function filterRefusesSetidBits(program: Buffer, arch: TargetArch, cacheDir: string | null = null): boolean {
+  const text = program.toString('base64');
+  const key = `${arch}:${text}`;
+  let answer: boolean | null | undefined = answers.get(key);
+  if (answer === undefined) {
+    const file = cacheDir ? join(cacheDir, `setid-v${GUARD_VERSION}-${entryName(key)}`) : null;
+    answer = file ? readAnswer(file, key) : null;
+    if (answer === null) {
+      answer = check(program, arch);
+      if (file) writeAnswer(file, key, answer);
+    }
+    answers.set(key, answer);
+  }
   return answer;
+}
+
+function readAnswer(file: string, key: string): boolean | null {
+  try {
+    const e = JSON.parse(readFileSync(file, 'utf8')) as { key?: unknown; refused?: unknown };
+    return e.key === key && typeof e.refused === 'boolean' ? e.refused : null;
+  } catch {
+    return null; // none yet, or damaged: check again
+  }
+}
+
+function writeAnswer(file: string, key: string, refused: boolean): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, JSON.stringify({ key, refused }), { mode: 0o600 });
+    renameSync(tmp, file); // atomic: a reader sees a whole entry or none
+  } catch { /* not fatal: the next process checks again */ }
+}
+
+/**
+ * Refused means not executed: errno (with any value, 0 too), trap, kill. `log` runs the call, and so do
+ * `trace` and `notify` whenever a tracer or listener lets it (which is not ours to know): executed.
+ */
+const REFUSED = new Set(['errno', 'trap', 'kill_thread', 'kill_process']);
+
+/** Argument vectors for one call and mode: every other argument at each value, alone and all at once. */
+function probes(index: number, flagsIndex: number, mode: bigint): bigint[][] {
+  const slots = [0, 1, 2, 3, 4, 5];
+  const others = slots.filter((i) => i !== index && i !== flagsIndex);
+  const out: bigint[][] = [];
+  for (const flags of flagsIndex < 0 ? [0n] : OPEN_FLAGS) {
+    const vector = (fill: (i: number) => bigint) => slots.map((i) => (i === index ? mode : i === flagsIndex ? flags : fill(i)));
+    for (const v of OTHER_VALUES) {
+      out.push(vector(() => v));
+      for (const i of others) out.push(vector((j) => (j === i ? v : 0n)));
+    }
+  }
+  return out;
 }
 
 function check(program: Buffer, arch: TargetArch): boolean {
   const insns = decodeProgram(program);
   const auditArch = archInfo(arch).auditArch;
-  const allowed = (nr: number, args: bigint[]) => decodeAction(runFilter(insns, { arch: auditArch, nr, args })).kind === 'allow';
-  for (const [name, index, extra] of MODE_CALLS) {
+  const refused = (nr: number, args: bigint[]) => REFUSED.has(decodeAction(runFilter(insns, { arch: auditArch, nr, args })).kind);
+  for (const [name, index, flagsIndex] of MODE_CALLS) {
     const nr = syscallNumber(arch, name);
     if (nr === undefined) continue; // e.g. aarch64 has only the *at variants
     for (const mode of SETID_MODES) {
-      const args = [0n, 0n, 0n, 0n, 0n, 0n];
-      for (const [i, v] of Object.entries(extra)) args[Number(i)] = v;
-      args[index] = mode;
-      if (allowed(nr, args)) return false;
+      for (const args of probes(index, flagsIndex, mode)) if (!refused(nr, args)) return false;
     }
   }
-  // openat2 carries its mode in memory the filter cannot read: it must be refused outright.
-  const openat2 = syscallNumber(arch, 'openat2');
-  return openat2 === undefined || !allowed(openat2, [0n, 0n, 0n, 0n, 0n, 0n]);
+  // Calls whose mode is in memory the filter cannot read must be refused outright: openat2 (its
+  // struct open_how), and io_uring, whose OPENAT/OPENAT2/MKDIRAT requests carry a mode in the ring.
+  for (const name of ['openat2', 'io_uring_setup']) {
+    const nr = syscallNumber(arch, name);
+    if (nr !== undefined && !refused(nr, [0n, 0n, 0n, 0n, 0n, 0n])) return false;
+  }
+  return true;
 }
-

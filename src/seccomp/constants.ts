@@ -35,6 +35,9 @@ export const CONSTANTS: Readonly<Record<string, bigint>> = {
   // socket types (the type argument also carries SOCK_NONBLOCK / SOCK_CLOEXEC)
   SOCK_STREAM: 1n, SOCK_DGRAM: 2n, SOCK_RAW: 3n, SOCK_RDM: 4n, SOCK_SEQPACKET: 5n, SOCK_PACKET: 10n,
   SOCK_NONBLOCK: 0o4000n, SOCK_CLOEXEC: 0o2000000n, SOCK_TYPE_MASK: 0xfn,
+  // IP protocols (netinet/in.h): the socket protocol argument of AF_INET/AF_INET6
+  IPPROTO_IP: 0n, IPPROTO_ICMP: 1n, IPPROTO_TCP: 6n, IPPROTO_UDP: 17n, IPPROTO_ICMPV6: 58n, IPPROTO_SCTP: 132n,
+  IPPROTO_UDPLITE: 136n, IPPROTO_MPTCP: 262n,
   // netlink protocols (linux/netlink.h)
   NETLINK_ROUTE: 0n, NETLINK_USERSOCK: 2n, NETLINK_FIREWALL: 3n, NETLINK_SOCK_DIAG: 4n, NETLINK_NFLOG: 5n,
   NETLINK_XFRM: 6n, NETLINK_SELINUX: 7n, NETLINK_ISCSI: 8n, NETLINK_AUDIT: 9n, NETLINK_FIB_LOOKUP: 10n,

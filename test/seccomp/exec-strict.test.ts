@@ -59,6 +59,30 @@ test('sandbox exec --policy strict: the filter is installed (io_uring ENOSYS, TI
   assert.match(r.stdout, /unshare \(-1, 1\)/);
 });
 
+test('sandbox exec --policy strict: IP sockets are TCP and UDP only; a terminal\'s line discipline cannot change', () => {
+  const py = [
+    'import ctypes, os',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    'libc.syscall.restype = ctypes.c_long',
+    'def call(*a):',
+    '    r = libc.syscall(*[ctypes.c_long(x) for x in a])',
+    '    return (r >= 0, ctypes.get_errno() if r == -1 else 0)',
+    'buf = ctypes.create_string_buffer(4)',
+    // allowed: what programs use (also with SOCK_NONBLOCK|SOCK_CLOEXEC, and the protocol named)
+    `print("tcp", call(${nr('socket')}, 2, 1, 0), call(${nr('socket')}, 2, 0x80801, 6), call(${nr('socket')}, 10, 1, 6))`,
+    `print("udp", call(${nr('socket')}, 2, 2, 0), call(${nr('socket')}, 10, 2, 17))`,
+    // refused: MPTCP (262), UDP-Lite (136), SCTP (132) — these passed before, on the family alone
+    `print("other", call(${nr('socket')}, 2, 1, 262), call(${nr('socket')}, 2, 2, 136), call(${nr('socket')}, 10, 5, 132))`,
+    `print("tiocsetd", call(${nr('ioctl')}, 0, 0x5423, ctypes.addressof(buf)))`,
+  ].join('\n');
+  const r = exec(`python3 -c '${py}'`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /tcp \(True, 0\) \(True, 0\) \(True, 0\)/);
+  assert.match(r.stdout, /udp \(True, 0\) \(True, 0\)/);
+  assert.match(r.stdout, /other \(False, 1\) \(False, 1\) \(False, 1\)/);
+  assert.match(r.stdout, /tiocsetd \(False, 1\)/);
+});
+
 test('sandbox exec --policy strict: an x32 syscall kills the process with SIGSYS', () => {
   assert.equal(hostArch(), 'x86_64', 'x32 exists on x86_64 only; the project\'s machines are x86_64');
   const r = exec(`python3 -c 'import ctypes; ctypes.CDLL(None).syscall(0x40000027); print("survived")'; echo "status=$?"`);
