@@ -147,7 +147,8 @@ export function parseTrustPolicy(bytes: Buffer, file: string): TrustPolicy {
     invalid(file, `${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}${e?.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
   }
   const raw = doc as { default: Requirement[]; scopes?: Record<string, Requirement[]> };
-  const scopes: Record<string, Requirement[]> = {};
+  // no prototype: a scope named `constructor` or `__proto__` is a scope, not Object.prototype's member
+  const scopes: Record<string, Requirement[]> = Object.create(null) as Record<string, Requirement[]>;
   for (const [k, v] of Object.entries(raw.scopes ?? {})) scopes[k] = v.map((r, i) => normalize(r, file, `scopes[${k}][${i}]`));
   return { file, default: raw.default.map((r, i) => normalize(r, file, `default[${i}]`)), scopes };
 }
@@ -167,9 +168,10 @@ export function loadTrustPolicy(file: string): TrustPolicy {
 
 /** The requirement list for an image called NAME:TAG (either may be absent). */
 export function requirementsFor(policy: TrustPolicy, name?: string, tag?: string): { scope: string; requirements: Requirement[] } {
-  if (name !== undefined && tag !== undefined && policy.scopes[`${name}:${tag}`]) {
-    return { scope: `${name}:${tag}`, requirements: policy.scopes[`${name}:${tag}`]! };
-  }
-  if (name !== undefined && policy.scopes[name]) return { scope: name, requirements: policy.scopes[name]! };
+  // own keys only (a policy object built elsewhere may have a prototype): `--name constructor` found
+  // Object.prototype.constructor and crashed
+  const scope = (key: string) => (Object.hasOwn(policy.scopes, key) ? policy.scopes[key] : undefined);
+  if (name !== undefined && tag !== undefined && scope(`${name}:${tag}`)) return { scope: `${name}:${tag}`, requirements: scope(`${name}:${tag}`)! };
+  if (name !== undefined && scope(name)) return { scope: name, requirements: scope(name)! };
   return { scope: 'default', requirements: policy.default };
 }

@@ -177,6 +177,13 @@ async function parseLayer(layer: LayerInput, index: number, meter: Meter, onEntr
   const diff = createHash('sha256');
   let failure: Error | undefined;
   const parser = new Parser({ strict: true, zstd: false, maxMetaEntrySize: 1 << 20 });
+  // node-tar skips what it does not extract (GNU sparse 'S', volume labels 'V', a pax or long-name
+  // header past maxMetaEntrySize) and only says so with this event: the next entry then gets the
+  // wrong name, and other tools would see files that we silently drop. Refused, like any unsupported type.
+  parser.on('ignoredEntry', (e: ReadEntry) => {
+    failure ??= new SandboxError('IMAGE', `layer ${index} (${layer.digest}): entry ${JSON.stringify(String(e.path ?? '').slice(0, 200))} of type ${String(e.type)} cannot be unpacked (sparse, volume label, or metadata over 1 MiB); refused`, { ...where, reason: 'unsupported-entry' });
+    e.resume();
+  });
   parser.on('entry', (e: ReadEntry) => {
     if (failure) return void e.resume();
     try {

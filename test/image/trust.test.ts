@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ImageStore, parseTrustPolicy, prepareRunImage, signLayout } from '../../src/image/index.js';
 import { attachBundle } from '../../src/image/sign.js';
+import { requirementsFor } from '../../src/image/trust-policy.js';
 import { SandboxError } from '../../src/errors.js';
 import {
   blobFile,
@@ -352,4 +353,14 @@ test('run-time re-check: a missing trust policy file fails closed', async (t) =>
     prepareRunImage('app:v1', { storeRoot: w.store, trustPolicyPath: path.join(w.dir, 'missing.json'), requireSignature: false }),
     (e: SandboxError) => e.code === 'TRUST' && e.details.reason === 'policy-missing',
   );
+});
+
+test('scopes named like members of Object.prototype are ordinary scopes (--name constructor crashed)', () => {
+  const none = parseTrustPolicy(Buffer.from('{"default":[{"type":"reject"}]}'), 'p.json');
+  assert.equal(requirementsFor(none, 'constructor', 'v1').scope, 'default');
+  assert.equal(requirementsFor(none, 'tostring').scope, 'default');
+  const named = parseTrustPolicy(Buffer.from('{"default":[{"type":"reject"}],"scopes":{"constructor":[{"type":"insecureAcceptAnything"}]}}'), 'p.json');
+  const r = requirementsFor(named, 'constructor');
+  assert.equal(r.scope, 'constructor');
+  assert.deepEqual(r.requirements.map((x) => x.type), ['insecureAcceptAnything']);
 });

@@ -136,6 +136,17 @@ test('FIFO node is refused', async (t) => {
   await expectRefused(a, { layers: [layer({ name: 'pipe', type: '6' })] }, 'fifo-node');
 });
 
+test('an entry node-tar skips (a volume label) is refused, not silently dropped', async (t) => {
+  const a = arena(t);
+  await expectRefused(a, { layers: [layer({ name: 'label', type: 'V' }, { name: 'f', data: 'x' })] }, 'unsupported-entry', /type .*V|cannot be unpacked/);
+});
+
+test('a pax header over 1 MiB is refused: skipped, the next entry would take the wrong name', async (t) => {
+  const a = arena(t);
+  // tarEntry puts a name over 100 bytes in a pax header: this one is 1.2 MB
+  await expectRefused(a, { layers: [layer({ name: `${'d/'.repeat(600_000)}f`, data: 'x' }, { name: 'bin/', type: '5' })] }, 'unsupported-entry');
+});
+
 test('setuid/setgid bits are stripped, the rest of the mode kept', async (t) => {
   const a = arena(t);
   writeLayout(a.layout, { layers: [layer({ name: 'bin/', type: '5' }, { name: 'bin/su', data: '#!/bin/sh\n', mode: 0o4755 }, { name: 'bin/sg', data: 'x', mode: 0o2711 }, { name: 'shared/', type: '5', mode: 0o3777 })] });
