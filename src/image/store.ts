@@ -115,11 +115,17 @@ export class ImageStore {
     this.cleanStale();
   }
 
-  /** Removes staging directories and broken locks of processes that are gone (crash recovery). */
+  /**
+   * Removes staging directories and broken locks of processes that are gone (crash recovery). Runs at
+   * every command: a leftover it cannot remove is left for the next one, never a reason to fail this one.
+   */
   private cleanStale(): void {
     for (const d of fs.readdirSync(path.join(this.root, 'tmp'))) {
       const pid = Number.parseInt(d.split('-')[0] ?? '', 10);
-      if (!pidAlive(pid)) removeTree(path.join(this.root, 'tmp', d));
+      if (pidAlive(pid)) continue;
+      try {
+        removeTree(path.join(this.root, 'tmp', d));
+      } catch { /* left for a later command, or for an administrator */ }
     }
     for (const f of fs.readdirSync(path.join(this.root, 'locks'))) {
       if (f.includes('.stale-')) fs.rmSync(path.join(this.root, 'locks', f), { force: true });
@@ -155,7 +161,11 @@ export class ImageStore {
       for (const tag of tags) results.push(await this.importOne(layout, tag, name, sidecars, opts, stage));
       return results;
     } finally {
-      removeTree(stage);
+      // a staging directory that cannot be removed now is cleanStale's; the import's own error (or
+      // result) is what the caller must see
+      try {
+        removeTree(stage);
+      } catch { /* left for cleanStale */ }
     }
   }
 

@@ -147,6 +147,16 @@ test('a pax header over 1 MiB is refused: skipped, the next entry would take the
   await expectRefused(a, { layers: [layer({ name: `${'d/'.repeat(600_000)}f`, data: 'x' }, { name: 'bin/', type: '5' })] }, 'unsupported-entry');
 });
 
+test('a path deeper than 256 directories is refused (a deeper tree once broke every later command of the store)', async (t) => {
+  const a = arena(t);
+  await expectRefused(a, { layers: [layer({ name: `${'d/'.repeat(300)}f`, data: 'x' })] }, 'path-too-long', /more than 256 directories deep/);
+});
+
+test('a name longer than 255 bytes and a link target longer than 4095 are refused, not an ENAMETOOLONG trace', async (t) => {
+  await expectRefused(arena(t), { layers: [layer({ name: `${'n'.repeat(300)}`, data: 'x' })] }, 'path-too-long', /name longer than 255 bytes/);
+  await expectRefused(arena(t), { layers: [layer({ name: 'l', type: '2', linkname: `/${'t'.repeat(5000)}` })] }, 'path-too-long', /link target is longer than 4095 bytes/);
+});
+
 test('setuid/setgid bits are stripped, the rest of the mode kept', async (t) => {
   const a = arena(t);
   writeLayout(a.layout, { layers: [layer({ name: 'bin/', type: '5' }, { name: 'bin/su', data: '#!/bin/sh\n', mode: 0o4755 }, { name: 'bin/sg', data: 'x', mode: 0o2711 }, { name: 'shared/', type: '5', mode: 0o3777 })] });
