@@ -111,7 +111,11 @@ export class ImageStore {
 
   constructor(root: string) {
     this.root = path.resolve(root);
-    for (const d of ['', 'images', 'refs', 'tmp', 'locks']) fs.mkdirSync(path.join(this.root, d), { recursive: true, mode: 0o700 });
+    for (const d of ['', 'images', 'refs', 'tmp', 'locks']) {
+      const dir = path.join(this.root, d);
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      checkPrivate(dir);
+    }
     this.cleanStale();
   }
 
@@ -422,6 +426,22 @@ function atomicWrite(file: string, data: string | Buffer): void {
   const tmp = path.join(path.dirname(file), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   fs.writeFileSync(tmp, data, { mode: 0o644, flag: 'wx' });
   fs.renameSync(tmp, file);
+}
+
+/**
+ * A run re-hashes an image's manifest, config and bundles, not its unpacked files: what makes them the
+ * verified ones is that nobody else can write the store. So each of its directories must be a real
+ * directory (not a symlink), owned by us and writable by nobody else — as the seccomp cache is checked.
+ * Root running `--store` in a user's directory would otherwise run whatever that user put there.
+ */
+function checkPrivate(dir: string): void {
+  const st = fs.lstatSync(dir);
+  const euid = process.geteuid?.() ?? st.uid;
+  if (!st.isDirectory() || st.uid !== euid || (st.mode & 0o022) !== 0) {
+    throw new SandboxError('IMAGE',
+      `image store ${dir} is not private to uid ${euid} (${st.isDirectory() ? `owner ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}` : 'not a directory'}): others could replace a verified image's files there; use a store that only you can write (the default, or a directory of yours with mode 0700)`,
+      { reason: 'store-not-private', dir });
+  }
 }
 
 /**

@@ -246,3 +246,28 @@ test('layout digest references and bad references', async (t) => {
   assert.throws(() => store.resolve('App:v1'), /invalid image name/);
   assert.throws(() => store.resolve('app:v2'), /no image app:v2/);
 });
+
+test('a store others can write is refused by every command (a run does not re-hash the unpacked files)', (t) => {
+  const base = tempDir(t);
+  const refused = (dir: string, what: RegExp) => assert.throws(() => new ImageStore(dir), (e: unknown) => {
+    assert.equal((e as { details?: { reason?: string } }).details?.reason, 'store-not-private', String(e));
+    assert.match((e as Error).message, what);
+    return true;
+  });
+  const open = path.join(base, 'open');
+  new ImageStore(open); // made private (0700) by the store itself
+  fs.chmodSync(path.join(open, 'images'), 0o777);
+  refused(open, /images is not private to uid \d+ \(owner \d+, mode 777\)/);
+
+  // someone else's store, e.g. root given `--store` in a user's directory
+  const theirs = path.join(base, 'theirs');
+  new ImageStore(theirs);
+  fs.chownSync(theirs, 12345, 12345);
+  refused(theirs, /theirs is not private to uid 0 \(owner 12345, mode 700\)/);
+
+  const linked = path.join(base, 'linked');
+  new ImageStore(linked);
+  fs.renameSync(path.join(linked, 'refs'), path.join(base, 'refs-elsewhere'));
+  fs.symlinkSync(path.join(base, 'refs-elsewhere'), path.join(linked, 'refs'));
+  refused(linked, /refs is not private to uid \d+ \(not a directory\)/);
+});
