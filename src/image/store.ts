@@ -106,6 +106,16 @@ export function defaultName(input: string): string {
   return NAME_RE.test(base) ? base : 'image';
 }
 
+/** A tag of a layout whose trust was decided (ImageStore.decide). */
+interface Decided {
+  tag: string;
+  image: ResolvedImage;
+  configBytes: Buffer;
+  config: ImageConfig;
+  signatures: SignatureSource[];
+  trust: TrustDecision;
+}
+
 export class ImageStore {
   readonly root: string;
 
@@ -161,8 +171,11 @@ export class ImageStore {
       const tags = opts.tag !== undefined ? [opts.tag] : [...new Set(taggedImages(layout).map((t) => t.tag))];
       if (tags.length === 0) bad('ref-not-found', `${input} has no tagged image (org.opencontainers.image.ref.name)`);
       const sidecars = (opts.bundles ?? []).map((f) => ({ source: f, bytes: readSidecar(f) }));
+      // Every tag's trust first: a layout with a trusted and a refused tag imports nothing (it imported
+      // the first and then failed on the second, saying nothing of the first).
+      const decided = tags.map((tag) => this.decide(layout, tag, name, sidecars, opts));
       const results: ImportResult[] = [];
-      for (const tag of tags) results.push(await this.importOne(layout, tag, name, sidecars, opts, stage));
+      for (const d of decided) results.push(await this.importOne(layout, d, name, opts, stage));
       return results;
     } finally {
       // a staging directory that cannot be removed now is cleanStale's; the import's own error (or
@@ -173,7 +186,8 @@ export class ImageStore {
     }
   }
 
-  private async importOne(layout: Layout, tag: string, name: string, sidecars: SignatureSource[], opts: ImportOptions, stage: string): Promise<ImportResult> {
+  /** One tag's image and its trust decision, on the manifest digest — BEFORE any layer is read, copied or unpacked. */
+  private decide(layout: Layout, tag: string, name: string, sidecars: SignatureSource[], opts: ImportOptions): Decided {
     if (!TAG_RE.test(tag)) bad('invalid-ref', `invalid tag ${JSON.stringify(tag)} in the layout`);
     const image = resolveImage(layout, tag);
     const { bytes: configBytes, config } = readConfig(layout, image.manifest);
@@ -181,8 +195,12 @@ export class ImageStore {
       ...findReferrerBundles(layout, image.digest).map((b) => ({ source: `referrer ${b.digest}`, bytes: b.bytes })),
       ...sidecars,
     ];
-    // Trust is decided on the manifest digest BEFORE any layer is read, copied or unpacked.
     const trust = evaluateTrust(opts.policy, { name, tag, digest: image.digest, manifestBytes: image.manifestBytes }, signatures, opts.requireSignature ?? false);
+    return { tag, image, configBytes, config, signatures, trust };
+  }
+
+  private async importOne(layout: Layout, d: Decided, name: string, opts: ImportOptions, stage: string): Promise<ImportResult> {
+    const { tag, image, configBytes, config, signatures, trust } = d;
     const progress = opts.progress ?? silentProgress;
     let reused = true;
     await withLock(path.join(this.root, 'locks', `${digestHex(image.digest)}.lock`), async () => {

@@ -133,6 +133,26 @@ test('keyed: `image sign` then import and run-prepare under a policy naming the 
   assert.deepEqual(run.config.cmd, ['/bin/busybox', 'echo', 'hi']);
 });
 
+test('keyed: a layout whose second tag is unsigned imports neither tag (the first one was imported before)', async (t) => {
+  const w = world(t);
+  signLayout(w.layout.dir, 'v1', w.key.privateKey);
+  // a second, unsigned image under tag v2, merged into the same layout
+  const other = writeLayout(path.join(w.dir, 'other'), { layers: [busyboxTar()], tag: 'v2', editConfig: (c) => { c['config'] = { Env: ['OTHER=1'] }; } });
+  for (const f of fs.readdirSync(path.join(other.dir, 'blobs', 'sha256'))) {
+    fs.copyFileSync(path.join(other.dir, 'blobs', 'sha256', f), path.join(w.layout.dir, 'blobs', 'sha256', f));
+  }
+  const index = JSON.parse(fs.readFileSync(path.join(w.layout.dir, 'index.json'), 'utf8')) as { manifests: unknown[] };
+  index.manifests.push(...(JSON.parse(fs.readFileSync(path.join(other.dir, 'index.json'), 'utf8')) as { manifests: unknown[] }).manifests);
+  fs.writeFileSync(path.join(w.layout.dir, 'index.json'), JSON.stringify(index));
+  const store = new ImageStore(w.store);
+  const err = await store.import(w.layout.dir, { policy: parseTrustPolicy(fs.readFileSync(keyedPolicy(w)), 'p.json'), name: 'app' })
+    .then(() => assert.fail('accepted'), (e: unknown) => e as SandboxError);
+  assert.equal(err.code, 'TRUST', err.message);
+  assert.match(err.message, /v2|has no signature/);
+  assert.deepEqual(fs.readdirSync(path.join(w.store, 'refs')), [], 'no tag was imported');
+  assert.deepEqual(fs.readdirSync(path.join(w.store, 'images')), []);
+});
+
 test('keyed: an unsigned image is refused before unpacking', async (t) => {
   const w = world(t);
   await expectTrustRefusal(w, keyedPolicy(w), 'unsigned', /has no signature/);
