@@ -10,11 +10,19 @@ import zlib from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { SandboxError } from '../errors.js';
 import { MT_LAYER_GZIP, MT_LAYER_TAR, MT_LAYER_ZSTD } from './media-types.js';
+import { ZstdFrameWalker } from './zstd-frames.js';
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 /** zstd decoders default to refusing windows above 128 MiB (zstd --long=27); so do we. */
 const MAX_ZSTD_WINDOW = 128 << 20;
+/**
+ * fzstd copies its window for every block (zstd-frames.ts): the copying allowed per byte a layer
+ * produces, and a slack for small layers. Full 128 KiB blocks under the largest window copy 1,024
+ * bytes per byte produced (64 under zstd's default 8 MiB); one-byte blocks under it, 128 Mi.
+ */
+const ZSTD_WORK_PER_BYTE = 4096;
+const ZSTD_WORK_SLACK = 8 * 2 ** 30;
 
 export interface MeterLimits {
   maxBytes: number;
@@ -112,48 +120,32 @@ async function* gunzipChunks(file: string, meter: Meter, where: Record<string, u
   }
 }
 
-/** zstd frame header → window size, so a frame cannot make us allocate gigabytes up front. */
-function zstdWindow(h: Buffer): number | undefined {
-  if (h.length < 6 || !h.subarray(0, 4).equals(ZSTD_MAGIC)) return undefined;
-  const flg = h[4]!;
-  const singleSegment = (flg >> 5) & 1;
-  if (!singleSegment) {
-    const wd = h[5]!;
-    const base = 2 ** (10 + (wd >> 3));
-    return base + (base / 8) * (wd & 7);
-  }
-  const fcsFlag = flg >> 6;
-  const dictBytes = [0, 1, 2, 4][flg & 3]!;
-  const fcsBytes = [1, 2, 4, 8][fcsFlag]!;
-  const off = 5 + dictBytes;
-  if (h.length < off + fcsBytes) return undefined;
-  let v = 0;
-  for (let i = fcsBytes - 1; i >= 0; i--) v = v * 256 + h[off + i]!;
-  return fcsBytes === 2 ? v + 256 : v;
-}
-
 async function* zstdChunks(file: string, meter: Meter, where: Record<string, unknown>): AsyncGenerator<Buffer> {
   let queue: Buffer[] = [];
   // fzstd hands out views of its window buffer, which it reuses: copy each chunk. The meter runs
   // inside the callback so an RLE bomb stops within one pushed slice.
+  let produced = 0;
   const d = new Decompress((data) => {
     meter.addUncompressed(data.length);
+    produced += data.length;
     queue.push(Buffer.from(data));
   });
-  let first = true;
+  // Every frame's window, so a frame cannot make us allocate gigabytes (the first one's was the only
+  // one checked), and the decoder's copying held against what the layer produced.
+  const frames = new ZstdFrameWalker((w) => {
+    if (w > MAX_ZSTD_WINDOW) throw layerFormat(`zstd window of ${w} bytes exceeds the ${MAX_ZSTD_WINDOW}-byte limit`, where);
+  });
   try {
     for await (const c of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
       const buf = c as Buffer;
-      if (first) {
-        first = false;
-        const w = zstdWindow(buf.subarray(0, 18));
-        if (w !== undefined && w > MAX_ZSTD_WINDOW) {
-          throw layerFormat(`zstd window of ${w} bytes exceeds the ${MAX_ZSTD_WINDOW}-byte limit`, where);
-        }
-      }
       meter.addCompressed(buf.length);
       for (let off = 0; off < buf.length; off += 64 << 10) {
-        d.push(buf.subarray(off, Math.min(buf.length, off + (64 << 10))));
+        const slice = buf.subarray(off, Math.min(buf.length, off + (64 << 10)));
+        frames.push(slice);
+        if (frames.work > ZSTD_WORK_PER_BYTE * produced + ZSTD_WORK_SLACK) {
+          throw layerFormat(`zstd layer makes the decoder copy ${frames.work} bytes of window for ${produced} bytes of output (blocks far smaller than their window); refused`, where);
+        }
+        d.push(slice);
         if (queue.length) {
           const q = queue;
           queue = [];
