@@ -8,7 +8,7 @@
 import { EXIT_SANDBOX_FAILURE, isSandboxError, SandboxError } from './errors.js';
 import { prepareRun, type Measurements, type PreparedRun, type RunSpec } from './launch/prepare.js';
 import { failureResult, type Result } from './launch/result.js';
-import { checkSpecTypes, kindOf } from './launch/run-spec.js';
+import { kindOf } from './launch/run-spec.js';
 import { checkStdioOptions, openStdio, type OutputOption, type StdinOption, type Stdio } from './launch/stdio.js';
 import { supervise, type LaunchOutcome } from './launch/supervisor.js';
 import { outcomeToResult } from './launch/verdict.js';
@@ -43,8 +43,8 @@ export interface RunOptions extends RunSpec {
 export async function run(opts: RunOptions): Promise<Result> {
   let prepared: PreparedRun;
   try {
+    prepared = await prepareRun(opts); // checks the RunSpec's option types first
     checkRunOptions(opts);
-    prepared = await prepareRun(opts);
   } catch (e) {
     if (!isSandboxError(e)) throw e;
     return failureResult(e.code, e.message, typeof opts?.policy === 'string' ? opts.policy : 'default');
@@ -75,11 +75,11 @@ export async function run(opts: RunOptions): Promise<Result> {
 }
 
 /**
- * The options' types, which TypeScript checks for TypeScript callers only: from JavaScript a wrong type
- * threw a TypeError from deep inside (or was silently taken for a default) instead of a Result.
+ * The types of run()'s own options (prepareRun checks the RunSpec's), which TypeScript checks for
+ * TypeScript callers only: from JavaScript a wrong type threw a TypeError from deep inside (or was
+ * silently taken for a default) instead of a Result.
  */
 function checkRunOptions(opts: RunOptions): void {
-  checkSpecTypes(opts);
   checkStdioOptions(opts);
   const o = opts as unknown as Record<string, unknown>;
   if (o['launcher'] !== undefined && o['launcher'] !== 'zygote' && o['launcher'] !== 'spawn') {
@@ -138,6 +138,5 @@ async function superviseRun(prepared: PreparedRun, io: Stdio, opts: RunOptions):
 
 /** Build the LaunchPlan without running anything (what `sandbox exec --dry-run` prints). */
 export async function plan(opts: RunSpec): Promise<PreparedRun['plan']> {
-  checkSpecTypes(opts);
   return (await prepareRun(opts)).plan;
 }

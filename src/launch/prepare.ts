@@ -16,7 +16,7 @@ import { checkTmpfs, parseBind, parseTmpfs, resolveBinds } from './binds.js';
 import { applyImageUser, imageCommand, resolveImage } from './image-run.js';
 import { buildPlan, type PlanRequest } from './plan.js';
 import { RunResources, type Measurements } from './run-resources.js';
-import { checkCommand, checkWorkdir, parseEnv, type RunSpec } from './run-spec.js';
+import { checkCommand, checkSpecTypes, checkWorkdir, parseEnv, type RunSpec } from './run-spec.js';
 import { compileForRun, trustedCacheDir } from './seccomp.js';
 import type { Watchdog } from './supervisor.js';
 import type { LaunchPlan, SeccompProgram } from './types.js';
@@ -60,8 +60,9 @@ async function decideIdmap(binds: BindSpec[], asRoot: boolean, seccomp: SeccompP
 }
 
 export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
+  // the option types, which TypeScript checks for TypeScript callers only (run(), plan() and the CLI come here)
+  checkSpecTypes(spec);
   const cwd = spec.cwd ?? process.cwd();
-  if (!Array.isArray(spec.command)) throw new SandboxError('USAGE', 'no command given: put the command after --');
 
   // 1. The policy, with the caller's limits applied, and how each limit is enforced on this host.
   const { policy, seccompBaseDir } = loadPolicy(spec.policy ?? 'default', cwd);

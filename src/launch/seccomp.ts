@@ -107,14 +107,15 @@ function readEntry(path: string, inputs: string, source: string): SeccompProgram
   return { hash: e.hash, instructions: program.length / 8, program, source };
 }
 
-function writeEntry(dir: string, path: string, e: DiskEntry): void {
+/** A file of the trusted cache directory, written whole or not at all; a failure is not fatal (the
+ * next process computes it again). Also setid-guard.ts's answers. */
+export function writeCacheFile(dir: string, path: string, text: string): void {
   const tmp = join(dir, `.${process.pid}.${Date.now()}.${Math.random().toString(16).slice(2)}.tmp`);
   try {
-    writeFileSync(tmp, JSON.stringify(e), { mode: 0o600, flag: 'wx' });
+    writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
     renameSync(tmp, path); // atomic: a reader sees a whole entry or none
   } catch {
     try { unlinkSync(tmp); } catch { /* not created */ }
-    // not fatal: the next run compiles again
   }
 }
 
@@ -140,7 +141,7 @@ export async function compileForRun(section: Record<string, unknown>, baseDir: s
     let program = path ? readEntry(path, inputs!, source) : null;
     if (!program) {
       program = await compile(section, baseDir, kernel, dir, source);
-      if (path) writeEntry(dir!, path, { inputs: inputs!, hash: program.hash, program: program.program.toString('base64') });
+      if (path) writeCacheFile(dir!, path, JSON.stringify({ inputs: inputs!, hash: program.hash, program: program.program.toString('base64') } satisfies DiskEntry));
     }
     if (inputs !== null) {
       if (programs.size >= 64) programs.clear();

@@ -5,7 +5,7 @@
  * the host to the workspace's owner, possibly root, and a setuid bit there would be a privilege for
  * anyone who later runs that file.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 // The parts of the generator this needs, not its index: a run need not load the compiler.
 import { decodeAction } from '../seccomp/actions.js';
@@ -13,7 +13,7 @@ import { archInfo, type TargetArch } from '../seccomp/arch.js';
 import { decodeProgram } from '../seccomp/bpf/insn.js';
 import { runFilter } from '../seccomp/bpf/interpreter.js';
 import { syscallNumber } from '../seccomp/syscalls.js';
-import { entryName } from './seccomp.js';
+import { entryName, writeCacheFile } from './seccomp.js';
 
 const SETID_MODES = [0o4755n, 0o2000n];
 const O_CREAT = 0o100n;
@@ -48,15 +48,14 @@ const GUARD_VERSION = 2;
  * entry holds the program it answers for and is used only for exactly those bytes.
  */
 export function filterRefusesSetidBits(program: Buffer, arch: TargetArch, cacheDir: string | null = null): boolean {
-  const text = program.toString('base64');
-  const key = `${arch}:${text}`;
+  const key = `${arch}:${program.toString('base64')}`;
   let answer: boolean | null | undefined = answers.get(key);
   if (answer === undefined) {
     const file = cacheDir ? join(cacheDir, `setid-v${GUARD_VERSION}-${entryName(key)}`) : null;
     answer = file ? readAnswer(file, key) : null;
     if (answer === null) {
       answer = check(program, arch);
-      if (file) writeAnswer(file, key, answer);
+      if (file) writeCacheFile(cacheDir!, file, JSON.stringify({ key, refused: answer }));
     }
     answers.set(key, answer);
   }
@@ -70,14 +69,6 @@ function readAnswer(file: string, key: string): boolean | null {
   } catch {
     return null; // none yet, or damaged: check again
   }
-}
-
-function writeAnswer(file: string, key: string, refused: boolean): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, JSON.stringify({ key, refused }), { mode: 0o600 });
-    renameSync(tmp, file); // atomic: a reader sees a whole entry or none
-  } catch { /* not fatal: the next process checks again */ }
 }
 
 /**

@@ -20,6 +20,22 @@ function exec(script: string): { status: number | null; stdout: string; stderr: 
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A Python program that makes raw system calls: call() gives (result, errno), ok() (succeeded, errno). */
+function syscallScript(lines: string[]): string {
+  return [
+    'import ctypes, os',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    'libc.syscall.restype = ctypes.c_long',
+    'def call(*a):',
+    '    r = libc.syscall(*[ctypes.c_long(x) for x in a])',
+    '    return (r, ctypes.get_errno() if r == -1 else 0)',
+    'def ok(*a):',
+    '    r, e = call(*a)',
+    '    return (r >= 0, e)',
+    ...lines,
+  ].join('\n');
+}
+
 test('sandbox exec --policy strict: compile and run a C++ program', () => {
   const r = exec([
     'cd /tmp',
@@ -38,19 +54,13 @@ test('sandbox exec --policy strict: python3 runs (threads, subprocess, hashlib, 
 });
 
 test('sandbox exec --policy strict: the filter is installed (io_uring ENOSYS, TIOCSTI with high bits EPERM, AF_ALG refused)', () => {
-  const py = [
-    'import ctypes, os',
-    'libc = ctypes.CDLL(None, use_errno=True)',
-    'libc.syscall.restype = ctypes.c_long',
-    'def call(*a):',
-    '    r = libc.syscall(*[ctypes.c_long(x) for x in a])',
-    '    return (r, ctypes.get_errno() if r == -1 else 0)',
+  const py = syscallScript([
     'buf = ctypes.create_string_buffer(128)',
     `print("io_uring", call(${nr('io_uring_setup')}, 1, ctypes.addressof(buf)))`,
     `print("tiocsti", call(${nr('ioctl')}, 0, 0x100005412, 0))`,
     `print("af_alg", call(${nr('socket')}, 38, 5, 0))`,
     `print("unshare", call(${nr('unshare')}, 0x10000000))`,
-  ].join('\n');
+  ]);
   const r = exec(`python3 -c '${py}'`);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /io_uring \(-1, 38\)/);
@@ -60,21 +70,15 @@ test('sandbox exec --policy strict: the filter is installed (io_uring ENOSYS, TI
 });
 
 test('sandbox exec --policy strict: IP sockets are TCP and UDP only; a terminal\'s line discipline cannot change', () => {
-  const py = [
-    'import ctypes, os',
-    'libc = ctypes.CDLL(None, use_errno=True)',
-    'libc.syscall.restype = ctypes.c_long',
-    'def call(*a):',
-    '    r = libc.syscall(*[ctypes.c_long(x) for x in a])',
-    '    return (r >= 0, ctypes.get_errno() if r == -1 else 0)',
+  const py = syscallScript([
     'buf = ctypes.create_string_buffer(4)',
     // allowed: what programs use (also with SOCK_NONBLOCK|SOCK_CLOEXEC, and the protocol named)
-    `print("tcp", call(${nr('socket')}, 2, 1, 0), call(${nr('socket')}, 2, 0x80801, 6), call(${nr('socket')}, 10, 1, 6))`,
-    `print("udp", call(${nr('socket')}, 2, 2, 0), call(${nr('socket')}, 10, 2, 17))`,
+    `print("tcp", ok(${nr('socket')}, 2, 1, 0), ok(${nr('socket')}, 2, 0x80801, 6), ok(${nr('socket')}, 10, 1, 6))`,
+    `print("udp", ok(${nr('socket')}, 2, 2, 0), ok(${nr('socket')}, 10, 2, 17))`,
     // refused: MPTCP (262), UDP-Lite (136), SCTP (132) — these passed before, on the family alone
-    `print("other", call(${nr('socket')}, 2, 1, 262), call(${nr('socket')}, 2, 2, 136), call(${nr('socket')}, 10, 5, 132))`,
-    `print("tiocsetd", call(${nr('ioctl')}, 0, 0x5423, ctypes.addressof(buf)))`,
-  ].join('\n');
+    `print("other", ok(${nr('socket')}, 2, 1, 262), ok(${nr('socket')}, 2, 2, 136), ok(${nr('socket')}, 10, 5, 132))`,
+    `print("tiocsetd", ok(${nr('ioctl')}, 0, 0x5423, ctypes.addressof(buf)))`,
+  ]);
   const r = exec(`python3 -c '${py}'`);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /tcp \(True, 0\) \(True, 0\) \(True, 0\)/);

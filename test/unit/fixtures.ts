@@ -2,6 +2,8 @@
  * Shared inputs for the unit tests of the pure parts: a real policy (loaded from policies/) and a
  * fabricated HostFacts, so that buildPlan and encodePlan run without touching the host.
  */
+import assert from 'node:assert/strict';
+import { SandboxError } from '../../src/errors.js';
 import type { HostEntry, HostFacts } from '../../src/host/facts.js';
 import type { PlanRequest } from '../../src/launch/plan.js';
 import { loadPolicy } from '../../src/policy/load.js';
@@ -56,4 +58,14 @@ export function request(over: Partial<PlanRequest> = {}): PlanRequest {
     extraRlimits: [],
     ...over,
   };
+}
+
+/** `fn` throws a USAGE SandboxError whose message matches. */
+export function refused(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof SandboxError, String(e));
+    assert.equal(e.code, 'USAGE');
+    assert.match(e.message, message);
+    return true;
+  });
 }

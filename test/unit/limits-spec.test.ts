@@ -3,18 +3,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SandboxError } from '../../src/errors.js';
 import { resolveLimits } from '../../src/limits/spec.js';
-import { policy } from './fixtures.js';
-
-function refused(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof SandboxError, String(e));
-    assert.equal(e.code, 'USAGE');
-    assert.match(e.message, message);
-    return true;
-  });
-}
+import { policy, refused } from './fixtures.js';
 
 describe('cpus: 0.01 to the CPUs this process may use (docker/podman --cpus)', () => {
   for (const cpus of [0.01, 0.5, 1, 3.5, 4]) {

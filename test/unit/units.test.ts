@@ -3,17 +3,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SandboxError } from '../../src/errors.js';
 import { parseDuration, parseSize } from '../../src/policy/units.js';
-
-function refused(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof SandboxError, String(e));
-    assert.equal(e.code, 'USAGE');
-    assert.match(e.message, message);
-    return true;
-  });
-}
+import { refused } from './fixtures.js';
 
 describe('parseSize', () => {
   const ok: [string | number, number][] = [
