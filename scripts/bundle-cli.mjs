@@ -2,8 +2,8 @@
 // Bundles the CLI (dist/src/cli/main.js, after tsc and postbuild) into dist/bin/sandbox-cli.cjs, installs
 // the loader as dist/bin/sandbox.cjs (the package's bin), and records V8's code cache by running one
 // representative command with SANDBOX_WRITE_CODE_CACHE=1 (see the end of this file).
-// The large third-party packages that only the image and policy commands use go to a second file,
-// dist/bin/sandbox-vendor.cjs, read only when one of them is first used (see VENDOR below).
+// Large third-party packages that `sandbox exec`'s usual run does not use go to side files,
+// read only when one of them is first used (see SIDE_FILES below).
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
@@ -83,48 +83,61 @@ const bin = resolve(root, 'dist/bin');
 mkdirSync(bin, { recursive: true });
 rmSync(resolve(bin, 'sandbox-cli.cjs.v8cache'), { force: true });
 /**
- * Third-party packages used only by the image code and `sandbox policy` (~430 KB of the 1 MB bundle:
- * ajv's compiler, tar, sigstore, fzstd, cli-progress). Every start reads the whole main bundle (and
- * V8 copies it into a string), ~10 ms per MB here, so they live in sandbox-vendor.cjs: one file built
- * from all of them (so they share their own dependencies, as in one bundle), exporting each package as
- * a getter that runs the package's code on first use (so `sandbox policy` does not run tar and
- * sigstore). In the main bundle each import of one of them becomes
- * `require('./sandbox-vendor.cjs').<name>`, run when the image or policy code is first loaded. Only
- * our own code lives in the main bundle, so none of our classes (SandboxError…) is duplicated. Deep
- * imports (ajv/dist/runtime/*, used by the precompiled policy validator) are small and stay there.
+ * Side files: third-party packages the main bundle require()s only when first used. Every start reads
+ * the whole main bundle (and V8 copies it into a string), ~10 ms per MB here, so large packages that
+ * `sandbox exec`'s usual run does not need live in side files. Each is built from its packages alone
+ * (so they share their own dependencies, as in one bundle) and exports each package as a getter that
+ * runs the package's code on first use. In the main bundle each import of one of them becomes
+ * `require('./<side file>').<name>`, run when the importing module is first loaded. Only our own
+ * code lives in the main bundle, so none of our classes (SandboxError…) is duplicated. Deep imports
+ * (ajv/dist/runtime/*, used by the precompiled policy validator) are small and stay there.
+ *  - sandbox-vendor.cjs (~430 KB): ajv's compiler, tar, sigstore, fzstd, cli-progress, used only by
+ *    the image code and `sandbox policy`.
+ *  - sandbox-yargs.cjs: yargs, with its help renderer (cliui, wrap-ansi, string-width…), ~190 KB.
+ *    `sandbox exec`'s usual line is parsed without it (src/cli/exec-fast-path.ts); every other
+ *    command, --help and usage errors load it.
  */
-const VENDOR = ['ajv', 'tar', 'fzstd', 'cli-progress', '@sigstore/bundle', '@sigstore/core', '@sigstore/protobuf-specs', '@sigstore/verify'];
-const VENDOR_FILE = 'sandbox-vendor.cjs';
-const vendorFilter = new RegExp(`^(${VENDOR.map((n) => n.replace(/[/]/g, '\\/')).join('|')})$`);
-/** main bundle: a vendor package → a require() of the vendor file */
-const toVendor = {
-  name: 'to-vendor',
+const SIDE_FILES = {
+  'sandbox-vendor.cjs': ['ajv', 'tar', 'fzstd', 'cli-progress', '@sigstore/bundle', '@sigstore/core', '@sigstore/protobuf-specs', '@sigstore/verify'],
+  'sandbox-yargs.cjs': ['yargs'],
+};
+/**
+ * Packages imported by their default export that are ES modules (yargs): the main bundle's CommonJS
+ * interop would take the module's namespace as its default, so the stub hands over the default itself.
+ */
+const DEFAULT_EXPORT_ONLY = new Set(['yargs']);
+const sideFileOf = new Map(Object.entries(SIDE_FILES).flatMap(([file, names]) => names.map((n) => [n, file])));
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const sideFilter = new RegExp(`^(${[...sideFileOf.keys()].map(escape).join('|')})$`);
+/** main bundle: a side-file package → a require() of its side file */
+const toSideFiles = {
+  name: 'to-side-files',
   setup(b) {
-    b.onResolve({ filter: vendorFilter }, (args) => ({ path: args.path, namespace: 'vendor' }));
-    b.onResolve({ filter: new RegExp(`^\\./${VENDOR_FILE.replace('.', '\\.')}$`) }, (args) => ({ path: args.path, external: true }));
-    b.onLoad({ filter: /.*/, namespace: 'vendor' }, (args) => ({
-      contents: `module.exports = require('./${VENDOR_FILE}')[${JSON.stringify(args.path)}];`,
+    b.onResolve({ filter: sideFilter }, (args) => ({ path: args.path, namespace: 'side-file' }));
+    b.onResolve({ filter: new RegExp(`^\\./(${Object.keys(SIDE_FILES).map(escape).join('|')})$`) }, (args) => ({ path: args.path, external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'side-file' }, (args) => ({
+      contents: `module.exports = require('./${sideFileOf.get(args.path)}')[${JSON.stringify(args.path)}]${DEFAULT_EXPORT_ONLY.has(args.path) ? '.default' : ''};`,
       loader: 'js',
       resolveDir: bin,
     }));
   },
 };
 /**
- * vendor file: `vendor-import:NAME` is resolved as an `import` of NAME (the file the main bundle
+ * side file: `side-import:NAME` is resolved as an `import` of NAME (the file the main bundle
  * used to include, ESM build included), then require()d, which esbuild compiles to a lazy initialiser.
  */
-const vendorEntry = {
-  name: 'vendor-entry',
+const sideEntry = {
+  name: 'side-entry',
   setup(b) {
-    b.onResolve({ filter: /^vendor-import:/ }, async (args) => {
-      const r = await b.resolve(args.path.slice('vendor-import:'.length), { kind: 'import-statement', resolveDir: root });
+    b.onResolve({ filter: /^side-import:/ }, async (args) => {
+      const r = await b.resolve(args.path.slice('side-import:'.length), { kind: 'import-statement', resolveDir: root });
       return r.errors.length > 0 ? { errors: r.errors } : { path: r.path };
     });
   },
 };
-const vendorSource = [
+const sideSource = (names) => [
   '// generated by scripts/bundle-cli.mjs: each package runs on first use',
-  ...VENDOR.map((n) => `Object.defineProperty(exports, ${JSON.stringify(n)}, { enumerable: true, get: () => require(${JSON.stringify(`vendor-import:${n}`)}) });`),
+  ...names.map((n) => `Object.defineProperty(exports, ${JSON.stringify(n)}, { enumerable: true, get: () => require(${JSON.stringify(`side-import:${n}`)}) });`),
 ].join('\n');
 
 const common = {
@@ -141,27 +154,29 @@ const common = {
   minifySyntax: true,
   // ASCII output (esbuild escapes the rest), so the loader can read it as latin1: a one-byte string, no UTF-8 decoding.
   charset: 'ascii',
+  // ESM's import.meta.url → the file's own URL (paths are found relative to it)
+  define: { 'import.meta.url': '__sandbox_bundle_url' },
+  banner: { js: "const __sandbox_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
 };
 await build({
   ...common,
   entryPoints: [resolve(root, 'dist/src/cli/main.js')],
   outfile: resolve(bin, 'sandbox-cli.cjs'),
-  plugins: [lazyDependencies, yargsShimEdits, toVendor],
-  // ESM's import.meta.url → the bundle's own URL (paths are found relative to it)
-  define: { 'import.meta.url': '__sandbox_bundle_url' },
-  banner: { js: "const __sandbox_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [toSideFiles],
 });
 // The loader compiles the bundle as one function, as Node's CommonJS loader would: wrap it here, once,
 // so that each start compiles the file's text as read, not a copy joined to the wrapper at run time.
 // (The entry's hashbang goes: it is not JavaScript inside a function.)
 const cli = resolve(bin, 'sandbox-cli.cjs');
 writeFileSync(cli, Module.wrap(readFileSync(cli, 'latin1').replace(/^#!.*\n/, '')), 'latin1');
-await build({
-  ...common,
-  stdin: { contents: vendorSource, resolveDir: root, sourcefile: 'vendor.cjs' },
-  outfile: resolve(bin, VENDOR_FILE),
-  plugins: [vendorEntry],
-});
+for (const [file, names] of Object.entries(SIDE_FILES)) {
+  await build({
+    ...common,
+    stdin: { contents: sideSource(names), resolveDir: root, sourcefile: file },
+    outfile: resolve(bin, file),
+    plugins: [sideEntry, lazyDependencies, yargsShimEdits],
+  });
+}
 copyFileSync(resolve(root, 'scripts/cli-loader.cjs'), resolve(bin, 'sandbox.cjs'));
 chmodSync(resolve(bin, 'sandbox.cjs'), 0o755);
 /**

@@ -2,7 +2,7 @@
  * `sandbox exec [options] -- COMMAND [ARGS...]`: parsing and printing only; the work is `run()`.
  */
 import { constants } from 'node:os';
-import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { plan as buildPlanOnly, run, type RunOptions } from '../api.js';
 import { EXIT_SANDBOX_FAILURE, SandboxError } from '../errors.js';
 import { metaFile } from '../launch/meta.js';
@@ -10,77 +10,23 @@ import { planToJson } from '../launch/plan.js';
 import type { RunSpec } from '../launch/prepare.js';
 import type { Result } from '../launch/result.js';
 import { COMMAND_INFO } from './commands.js';
+import { EXEC_OPTIONS, EXEC_PARSER_CONFIGURATION, SINGLE_VALUED, type ExecArgs } from './exec-options.js';
 import { openReport, print, printToStdout, refuseSameFile, writeReport, type ReportFile } from './reports.js';
 import { encodeResult, type EncodedResult } from './result-json.js';
 import { lastValueWins } from './single-valued.js';
 
-interface ExecArgs {
-  policy: string;
-  bind?: string[];
-  tmpfs?: string[];
-  workdir?: string;
-  env?: string[];
-  dryRun?: boolean;
-  uidRange?: string;
-  image?: string;
-  trustPolicy?: string;
-  store?: string;
-  memory?: string;
-  pids?: string;
-  cpuTime?: string;
-  wallTime?: string;
-  cpus?: string;
-  fsize?: string;
-  nofile?: string;
-  stack?: string;
-  outputLimit?: string;
-  tmpfsSize?: string;
-  json?: boolean;
-  result?: string;
-  meta?: string;
-  command?: (string | number)[];
-  '--'?: (string | number)[];
-}
-
-const LIMIT_GROUP = 'Limits (override the policy; sizes K/M/G, durations ms/s):';
-
-const REPORT_GROUP = 'Result:';
-
 function builder(y: Argv): Argv<ExecArgs> {
-  return lastValueWins(y, ['policy', 'workdir', 'image', 'trust-policy', 'store', 'uid-range', 'memory', 'pids', 'cpu-time',
-    'wall-time', 'cpus', 'fsize', 'nofile', 'stack', 'output-limit', 'tmpfs-size', 'result', 'meta'])
+  return lastValueWins(y, SINGLE_VALUED)
     .usage('$0 exec [options] -- COMMAND [ARGS...]')
-    .parserConfiguration({ 'populate--': true, 'boolean-negation': false })
+    .parserConfiguration(EXEC_PARSER_CONFIGURATION)
     .positional('command', { type: 'string', array: true, describe: 'not here: put the command after --' })
-    .option('policy', { alias: 'p', type: 'string', default: 'default', describe: 'built-in policy (default, strict, judge, ci) or a policy .json' })
-    .option('bind', { type: 'string', array: true, describe: 'bind a host path: SRC:DST[:ro|rw] (default ro); repeatable' })
-    .option('tmpfs', { type: 'string', array: true, describe: 'a private tmpfs: DST[:SIZE]; repeatable' })
-    .option('workdir', { alias: 'w', type: 'string', describe: 'working directory inside the sandbox' })
-    .option('env', { alias: 'e', type: 'string', array: true, describe: 'set a variable: NAME=VALUE; repeatable' })
-    .option('image', { type: 'string', describe: 'run from an image of the store (NAME:TAG or @sha256:…), verified first' })
-    .option('trust-policy', { type: 'string', describe: 'trust policy for --image (default /etc/sandbox/trust.json, or $XDG_CONFIG_HOME/sandbox/trust.json)' })
-    .option('store', { type: 'string', describe: 'image store (default /var/lib/sandbox, or $XDG_DATA_HOME/sandbox)' })
-    .option('dry-run', { type: 'boolean', describe: 'print the resolved LaunchPlan as JSON and run nothing' })
-    .option('uid-range', { type: 'string', describe: 'as root: host uids for sandboxes, START:COUNT (default 1879048192:65536)' })
-    .option('memory', { type: 'string', group: LIMIT_GROUP, describe: 'memory (swap counts as memory), e.g. 256M' })
-    .option('pids', { type: 'string', group: LIMIT_GROUP, describe: 'processes and threads' })
-    .option('cpu-time', { type: 'string', group: LIMIT_GROUP, describe: 'CPU time of all processes and threads, e.g. 300ms' })
-    .option('wall-time', { type: 'string', group: LIMIT_GROUP, describe: 'wall-clock time, e.g. 2s' })
-    .option('cpus', { type: 'string', group: LIMIT_GROUP, describe: 'CPU bandwidth in cores, e.g. 1.5' })
-    .option('fsize', { type: 'string', group: LIMIT_GROUP, describe: 'largest file the workload may write, e.g. 16M' })
-    .option('nofile', { type: 'string', group: LIMIT_GROUP, describe: 'open files per process' })
-    .option('stack', { type: 'string', group: LIMIT_GROUP, describe: 'stack size, e.g. 8M' })
-    .option('output-limit', { type: 'string', group: LIMIT_GROUP, describe: 'stdout+stderr bytes, e.g. 1M' })
-    .option('tmpfs-size', { type: 'string', group: LIMIT_GROUP, describe: 'size of /tmp (and the default of --tmpfs), e.g. 64M' })
-    .option('json', { type: 'boolean', group: REPORT_GROUP, describe: 'print only the Result as JSON on stdout (the workload\'s output is in it)' })
-    .option('result', { type: 'string', group: REPORT_GROUP, describe: 'write the Result as JSON to FILE' })
-    .option('meta', { type: 'string', group: REPORT_GROUP, describe: 'write an isolate-compatible meta file to FILE' })
+    .options(EXEC_OPTIONS)
     .example('$0 exec --policy strict -- /bin/echo hello', '')
     .example('$0 exec --bind ./work:/work:rw --workdir /work -- sh -c "make"', '')
     .example('$0 exec --policy judge --cpu-time 1s --memory 256M --meta meta.txt -- ./a.out', '') as unknown as Argv<ExecArgs>;
 }
 
-function commandFrom(argv: ArgumentsCamelCase<ExecArgs>): string[] {
+function commandFrom(argv: ExecArgs): string[] {
   const rest = argv['--'];
   if ((argv.command?.length ?? 0) > 0 || !rest || (rest.length === 0 && !argv.image)) {
     throw new SandboxError('USAGE', 'missing `-- COMMAND`: put the command after `--`, e.g. sandbox exec -- /bin/true');
@@ -99,7 +45,7 @@ function numberFlag(text: string | undefined, flag: string): number | undefined 
   return n;
 }
 
-function specFrom(argv: ArgumentsCamelCase<ExecArgs>): RunSpec {
+function specFrom(argv: ExecArgs): RunSpec {
   const optional = <K extends keyof RunSpec>(k: K, v: RunSpec[K] | undefined): Partial<RunSpec> => (v === undefined ? {} : { [k]: v });
   return {
     command: commandFrom(argv),
@@ -177,7 +123,8 @@ async function report(encoded: EncodedResult, files: { result: ReportFile | null
   return problems.filter((p): p is string => p !== null);
 }
 
-async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
+/** `sandbox exec`, once its command line is parsed (by yargs, or by exec-fast-path.ts). */
+export async function execHandler(argv: ExecArgs): Promise<void> {
   const spec = specFrom(argv);
   if (argv.dryRun) {
     const failed = await printToStdout(`${JSON.stringify(planToJson(await buildPlanOnly(spec)), null, 2)}\n`, 'the plan');
@@ -206,5 +153,5 @@ async function handler(argv: ArgumentsCamelCase<ExecArgs>): Promise<void> {
 export const execCommand: CommandModule<object, ExecArgs> = {
   ...COMMAND_INFO.exec,
   builder,
-  handler,
+  handler: execHandler,
 };

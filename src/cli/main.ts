@@ -2,113 +2,24 @@
 /**
  * `sandbox` command line. Parsing and printing only: each command lives in its own module and is
  * imported lazily, so `sandbox exec` pays only for what it uses (cold start is a benchmarked goal).
- * Usage errors exit 125 with a one-line reason (docker/podman convention).
+ * `sandbox exec`'s usual line is parsed without yargs (exec-fast-path.ts); every other line, and any
+ * exec line that parser is not certain of, goes to yargs (yargs-cli.ts), loaded only then.
  */
-import yargs, { type Argv, type CommandModule } from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { readFileSync } from 'node:fs';
-import { EXIT_SANDBOX_FAILURE, isSandboxError } from '../errors.js';
-import { packageRoot } from '../policy/paths.js';
-import { COMMAND_INFO, type CommandName } from './commands.js';
-
-/** The version in our package.json (yargs' own lookup does not find it from the bundled CLI). */
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string }).version;
-}
-
-type Loader = () => Promise<CommandModule<object, any>>;
-
-/** Command name → module loader. One file per command under src/cli/. */
-const COMMANDS: Record<CommandName, Loader> = {
-  exec: async () => (await import('./exec.js')).execCommand,
-  doctor: async () => (await import('./doctor.js')).doctorCommand,
-  policy: async () => (await import('./policy.js')).policyCommand,
-  image: async () => (await import('./image.js')).imageCommand,
-  'verify-bundle': async () => (await import('./verify-bundle.js')).verifyBundleCommand,
-};
-
-/**
- * A command whose module is loaded only when yargs runs it (yargs awaits a builder's promise). Used
- * when the first word is not a command (--version, top-level --help, an unknown command, options
- * before the command): listing the commands then needs only their names and descriptions.
- */
-function lazyCommand(name: CommandName): CommandModule<object, any> {
-  let loaded: Promise<CommandModule<object, any>> | undefined;
-  const load = () => (loaded ??= COMMANDS[name]());
-  return {
-    ...COMMAND_INFO[name],
-    builder: async (y: Argv) => {
-      const { builder } = await load();
-      return typeof builder === 'function' ? builder(y) : y.options(builder ?? {});
-    },
-    handler: async (argv) => (await load()).handler(argv),
-  };
-}
-
-export function reportFatal(err: unknown): never {
-  if (isSandboxError(err)) {
-    process.stderr.write(`sandbox: ${err.message} [${err.code}]\n`);
-  } else {
-    const e = err as Error;
-    process.stderr.write(`sandbox: internal error: ${e?.stack ?? String(err)}\n`);
-  }
-  process.exit(EXIT_SANDBOX_FAILURE);
-}
-
-/** yargs reports an unknown `--foo-bar` twice ("foo-bar, fooBar"): keep the spelling the user typed. */
-function withoutCamelCaseEchoes(line: string): string {
-  const m = /^Unknown arguments?: (.*)$/.exec(line);
-  if (!m) return line;
-  const names = m[1]!.split(', ');
-  const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-  const kept = names.filter((n) => !names.some((other) => other !== n && other.includes('-') && camel(other) === n));
-  return `Unknown argument${kept.length > 1 ? 's' : ''}: ${kept.join(', ')}`;
-}
-
-/**
- * yargs renders a command's whole help text right after starting its handler, in case a later failure
- * wants to print it (cacheHelpMessage). Our failures print one line, never the help, and rendering it
- * costs ~45 ms of main-thread time on every `sandbox exec` (string-width over every option), which the
- * launch then waits for. Pinned yargs 18.2.0; if the internal API moves, help simply renders as before.
- */
-function skipHelpPrerender(cli: Argv): void {
-  const internal = (cli as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } })
-    .getInternalMethods?.().getUsageInstance?.();
-  if (internal && typeof internal.cacheHelpMessage === 'function') internal.cacheHelpMessage = () => {};
-}
+import { parseExecFast } from './exec-fast-path.js';
+import { reportFatal } from './fatal.js';
 
 async function main(argv: string[]): Promise<void> {
-  // The usual case, `sandbox COMMAND ...`: that command's module only, loaded before parsing.
-  const first = argv.find((a) => !a.startsWith('-'));
-  const modules = first !== undefined && first in COMMANDS
-    ? [await COMMANDS[first as CommandName]()]
-    : (Object.keys(COMMANDS) as CommandName[]).map(lazyCommand);
-
-  let cli: Argv = yargs(argv)
-    .scriptName('sandbox')
-    .parserConfiguration({ 'boolean-negation': false })
-    .usage('$0 <command> [options]')
-    .strict()
-    .demandCommand(1, 'name a command: ' + Object.keys(COMMANDS).join(', '))
-    .help()
-    .alias('help', 'h')
-    .version(packageVersion())
-    .fail((msg, err) => {
-      if (err) reportFatal(err);
-      // One line: the reason. `--help` shows the rest.
-      process.stderr.write(`sandbox: ${withoutCamelCaseEchoes((msg || 'invalid usage').split('\n')[0]!)} (see --help) [USAGE]\n`);
-      process.exit(EXIT_SANDBOX_FAILURE);
-    });
-  for (const m of modules) cli = cli.command(m);
-  // The help's width, from the terminal: only when help is asked for, as only then is stdout's
-  // stream needed (Node makes process.stdout on first use, ~5 ms that `sandbox exec` need not pay).
-  if (argv.includes('--help') || argv.includes('-h')) cli = cli.wrap(Math.min(120, process.stdout.columns || 100));
-  skipHelpPrerender(cli);
-  await cli.parseAsync();
+  const execArgs = parseExecFast(argv);
+  if (execArgs === undefined) {
+    await (await import('./yargs-cli.js')).runWithYargs(argv);
+    return;
+  }
+  await (await import('./exec.js')).execHandler(execArgs);
   // `sandbox exec` is finished once its handler returns: run() has released all it took, and what the
   // handler printed has been written (it waits for that). Exiting here skips Node's orderly teardown
   // of the environment and heap, ~5-10 ms of every run; the status is process.exitCode.
-  if (first === 'exec') process.exit();
+  process.exit();
 }
 
-main(hideBin(process.argv)).catch(reportFatal);
+// argv[0] is node, argv[1] this script (yargs' hideBin, for Node)
+main(process.argv.slice(2)).catch(reportFatal);
