@@ -15,8 +15,8 @@ const nr = (name: string): number => syscallNumber(hostArch(), name)!;
 
 const CLI = join(REPO, 'dist/bin/sandbox.cjs');
 
-function exec(script: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, 'exec', '--policy', 'strict', '--', '/bin/sh', '-c', script], { encoding: 'utf8', timeout: 300_000 });
+function exec(script: string, policy = 'strict'): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, 'exec', '--policy', policy, '--', '/bin/sh', '-c', script], { encoding: 'utf8', timeout: 300_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -85,6 +85,20 @@ test('sandbox exec --policy strict: IP sockets are TCP and UDP only; a terminal\
   assert.match(r.stdout, /udp \(True, 0\) \(True, 0\)/);
   assert.match(r.stdout, /other \(False, 1\) \(False, 1\) \(False, 1\)/);
   assert.match(r.stdout, /tiocsetd \(False, 1\)/);
+});
+
+test('sandbox exec --policy default: sockets are limited as in strict (every family was allowed but four)', () => {
+  const py = syscallScript([
+    `print("allowed", ok(${nr('socket')}, 1, 1, 0), ok(${nr('socket')}, 2, 0x80801, 6), ok(${nr('socket')}, 10, 2, 17), ok(${nr('socket')}, 16, 3, 0))`,
+    // MPTCP, SCTP; AF_TIPC (30), AF_RDS (21), AF_BLUETOOTH (31) — kernel code no build needs
+    `print("refused", ok(${nr('socket')}, 2, 1, 262), ok(${nr('socket')}, 10, 5, 132), ok(${nr('socket')}, 30, 2, 0), ok(${nr('socket')}, 21, 5, 0), ok(${nr('socket')}, 31, 1, 0))`,
+    `print("socketpair", ok(${nr('socketpair')}, 1, 1, 0, ctypes.addressof(ctypes.create_string_buffer(8))), ok(${nr('socketpair')}, 30, 5, 0, ctypes.addressof(ctypes.create_string_buffer(8))))`,
+  ]);
+  const r = exec(`python3 -c '${py}'`, 'default');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /allowed \(True, 0\) \(True, 0\) \(True, 0\) \(True, 0\)/);
+  assert.match(r.stdout, /refused \(False, 1\) \(False, 1\) \(False, 1\) \(False, 1\) \(False, 1\)/);
+  assert.match(r.stdout, /socketpair \(True, 0\) \(False, 1\)/);
 });
 
 test('sandbox exec --policy strict: an x32 syscall kills the process with SIGSYS', () => {
