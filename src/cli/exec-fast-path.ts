@@ -13,7 +13,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import yargsParser from 'yargs-parser';
-import { EXEC_OPTIONS, EXEC_PARSER_CONFIGURATION, SINGLE_VALUED, execOption, type ExecArgs, type ExecOption, type ExecOptionName } from './exec-options.js';
+import { EXEC_OPTIONS, EXEC_PARSER_CONFIGURATION, ONE_VALUE, SINGLE_VALUED, execOption, type ExecArgs, type ExecOption, type ExecOptionName } from './exec-options.js';
 
 const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 const NAMES = Object.keys(EXEC_OPTIONS) as ExecOptionName[];
@@ -32,6 +32,7 @@ function parserOptions(): yargsParser.Options {
     boolean: ofType((o) => o.type === 'boolean'),
     array: ofType((o) => o.array === true),
     alias,
+    narg: ONE_VALUE,
     default: defaults,
     configuration: EXEC_PARSER_CONFIGURATION,
   };

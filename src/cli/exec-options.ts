@@ -45,6 +45,14 @@ export const EXEC_OPTIONS = {
 
 export type ExecOptionName = keyof typeof EXEC_OPTIONS;
 
+/**
+ * Every flag that takes a value takes exactly one (yargs' nargs 1): a value left out is an error
+ * ("Not enough arguments following: policy"). yargs otherwise ignored it: `--policy -- cmd` (a
+ * script's empty $POLICY) ran the default policy, `--workdir -- cmd` gave '', `--bind -- cmd` no bind.
+ */
+export const ONE_VALUE: Record<string, 1> = Object.fromEntries((Object.keys(EXEC_OPTIONS) as ExecOptionName[])
+  .filter((name) => execOption(name).type === 'string').map((name) => [name, 1]));
+
 /** The flags that take one value: given twice, the last counts (single-valued.ts). */
 export const SINGLE_VALUED = (Object.keys(EXEC_OPTIONS) as ExecOptionName[])
   .filter((name) => execOption(name).type === 'string' && !execOption(name).array);

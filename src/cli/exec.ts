@@ -10,7 +10,7 @@ import { planToJson } from '../launch/plan.js';
 import type { RunSpec } from '../launch/prepare.js';
 import type { Result } from '../launch/result.js';
 import { COMMAND_INFO } from './commands.js';
-import { EXEC_OPTIONS, EXEC_PARSER_CONFIGURATION, SINGLE_VALUED, type ExecArgs } from './exec-options.js';
+import { EXEC_OPTIONS, EXEC_PARSER_CONFIGURATION, ONE_VALUE, SINGLE_VALUED, type ExecArgs } from './exec-options.js';
 import { openReport, print, printToStdout, refuseSameFile, writeReport, type ReportFile } from './reports.js';
 import { encodeResult, type EncodedResult } from './result-json.js';
 import { lastValueWins } from './single-valued.js';
@@ -21,6 +21,7 @@ function builder(y: Argv): Argv<ExecArgs> {
     .parserConfiguration(EXEC_PARSER_CONFIGURATION)
     .positional('command', { type: 'string', array: true, describe: 'not here: put the command after --' })
     .options(EXEC_OPTIONS)
+    .nargs(ONE_VALUE)
     .example('$0 exec --policy strict -- /bin/echo hello', '')
     .example('$0 exec --bind ./work:/work:rw --workdir /work -- sh -c "make"', '')
     .example('$0 exec --policy judge --cpu-time 1s --memory 256M --meta meta.txt -- ./a.out', '') as unknown as Argv<ExecArgs>;
@@ -28,7 +29,11 @@ function builder(y: Argv): Argv<ExecArgs> {
 
 function commandFrom(argv: ExecArgs): string[] {
   const rest = argv['--'];
-  if ((argv.command?.length ?? 0) > 0 || !rest || (rest.length === 0 && !argv.image)) {
+  const stray = argv.command ?? [];
+  if (stray.length > 0 && rest !== undefined) {
+    throw new SandboxError('USAGE', `'${String(stray[0])}' before \`--\` is neither an option nor its value (each flag takes one value; repeat it for more): put the command after \`--\``);
+  }
+  if (stray.length > 0 || !rest || (rest.length === 0 && !argv.image)) {
     throw new SandboxError('USAGE', 'missing `-- COMMAND`: put the command after `--`, e.g. sandbox exec -- /bin/true');
   }
   return rest.map(String);

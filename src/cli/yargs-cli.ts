@@ -82,9 +82,10 @@ export function commandLine(argv: string[], modules: CommandModule<object, any>[
     .alias('help', 'h')
     .version(packageVersion())
     .fail((msg, err) => {
-      if (err) reportFatal(err);
+      // A command's own failure; yargs' errors (YError: "Not enough arguments following: policy") are usage errors.
+      if (err && err.name !== 'YError') reportFatal(err);
       // One line: the reason. `--help` shows the rest.
-      process.stderr.write(`sandbox: ${withoutCamelCaseEchoes((msg || 'invalid usage').split('\n')[0]!)} (see --help) [USAGE]\n`);
+      process.stderr.write(`sandbox: ${withoutCamelCaseEchoes((msg || err?.message || 'invalid usage').split('\n')[0]!)} (see --help) [USAGE]\n`);
       process.exit(EXIT_SANDBOX_FAILURE);
     });
   for (const m of modules) cli = cli.command(m);

@@ -28,6 +28,10 @@ const cases: { name: string; args: string[]; message: RegExp }[] = [
   { name: 'unknown flag', args: ['exec', '--no-such-flag', '--', 'true'], message: /Unknown argument: no-such-flag/ },
   { name: 'missing --', args: ['exec', 'true'], message: /put the command after `--`/ },
   { name: 'nothing after --', args: ['exec', '--'], message: /put the command after `--`/ },
+  // a flag whose value is left out (a script's empty $POLICY): it ran the default policy, silently
+  { name: 'a policy flag without its value', args: ['exec', '--policy', '--', 'true'], message: /Not enough arguments following: policy/ },
+  { name: 'a bind flag without its value', args: ['exec', '--bind', '--', 'true'], message: /Not enough arguments following: bind/ },
+  { name: 'a flag given two values', args: ['exec', '--bind', '/usr:/a', '/usr:/b', '--', 'true'], message: /'\/usr:\/b' before `--` is neither an option nor its value/ },
   { name: 'unknown command', args: ['frobnicate'], message: /Unknown argument: frobnicate/ },
   { name: 'nonexistent bind source', args: ['exec', '--bind', '/nonexistent/sbx:/x', '--', 'true'], message: /bind source \/nonexistent\/sbx does not exist/ },
   { name: 'bind source through a symlink', args: ['exec', '--bind', `${dir}/link:/x`, '--', 'true'], message: /is a symlink, and bind sources are never followed through symlinks; give the real path/ },

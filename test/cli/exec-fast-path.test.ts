@@ -92,7 +92,7 @@ describe('exec fast path', () => {
     const lines = [
       ['exec', '--help'], ['exec', '-h', '--', 'x'], ['exec', '--version'], ['--version'], ['exec', '--polcy', 'strict', '--', 'x'],
       ['exec', 'strict', '--', 'x'], ['exec', '/bin/true'], ['exec', '--no-json', '--', 'x'], ['exec', '--bind.a', 'b', '--', 'x'],
-      ['exec', '-x', '--', 'x'], ['doctor'], ['-p', 'strict', 'exec', '--', 'x'], [],
+      ['exec', '-x', '--', 'x'], ['exec', '--policy', '--', 'x'], ['exec', '-p'], ['exec', '--bind', '--', 'x'], ['doctor'], ['-p', 'strict', 'exec', '--', 'x'], [],
     ];
     for (const argv of lines) assert.equal(parseExecFast(argv), undefined, JSON.stringify(argv));
   });
