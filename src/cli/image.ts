@@ -86,7 +86,7 @@ const importCmd: CommandModule<object, any> = {
       .positional('path', { type: 'string', demandOption: true })
       .option('name', { type: 'string', describe: 'image name (refs become NAME:TAG; default: the layout file name)' })
       .option('tag', { type: 'string', describe: 'import only this tag of the layout' })
-      .option('bundle', { type: 'string', array: true, describe: 'sidecar sigstore bundle file(s)' })
+      .option('bundle', { type: 'string', array: true, nargs: 1, describe: 'sidecar sigstore bundle file(s)' })
       .option('require-signature', { type: 'boolean', default: false, describe: 'refuse images the policy would accept unsigned' }),
   handler: (argv) =>
     withReason(async () => {
@@ -170,7 +170,7 @@ const verifyCmd: CommandModule<object, any> = {
   builder: (y) =>
     common(y)
       .positional('ref', { type: 'string', demandOption: true })
-      .option('bundle', { type: 'string', array: true, describe: 'sidecar sigstore bundle file(s)' })
+      .option('bundle', { type: 'string', array: true, nargs: 1, describe: 'sidecar sigstore bundle file(s)' })
       .option('name', { type: 'string', describe: 'name used to pick the policy scope for a layout' })
       .option('require-signature', { type: 'boolean', default: false }),
   handler: (argv) =>

@@ -254,7 +254,7 @@ function common<T>(y: Argv<T>): Argv<T & CommonArgs> {
     .positional('file', { type: 'string', demandOption: true, describe: 'a policy file (policies/*.json) or a seccomp profile (ours, OCI or Docker)' })
     .option('arch', { choices: ARCHES, describe: 'target arch (default: this host\'s)' })
     .option('strict', { type: 'boolean', describe: 'unknown syscall names are errors, not warnings' })
-    .option('cap', { type: 'string', array: true, describe: 'a capability the sandboxed process keeps (moby includes/excludes)' })
+    .option('cap', { type: 'string', array: true, nargs: 1, describe: 'a capability the sandboxed process keeps (moby includes/excludes)' })
     .option('kernel', { type: 'string', describe: 'kernel version for moby minKernel (default: this host\'s)' }) as unknown as Argv<T & CommonArgs>;
 }
 

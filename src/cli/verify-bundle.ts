@@ -14,6 +14,15 @@ import { SandboxError } from '../errors.js';
 import { COMMAND_INFO } from './commands.js';
 import { lastValueWins } from './single-valued.js';
 
+/** A file named on the command line: a missing or unreadable one is the caller's mistake, not ours. */
+function readArgFile(path: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(path);
+  } catch (e) {
+    throw new SandboxError('USAGE', `cannot read the ${what} ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { reason: 'usage' });
+  }
+}
+
 export const verifyBundleCommand: CommandModule<object, any> = {
   ...COMMAND_INFO['verify-bundle'],
   builder: (y) =>
@@ -41,14 +50,14 @@ export const verifyBundleCommand: CommandModule<object, any> = {
       throw new SandboxError('TRUST', '--staging needs --trusted-root: no staging trust root is available offline', { reason: 'trusted-root-missing' });
     }
     const artifact = isDigest(target) && !fs.existsSync(target) ? { digest: target } : (() => {
-      const bytes = fs.readFileSync(target);
+      const bytes = readArgFile(target, 'file to verify');
       return { digest: sha256(bytes), bytes };
     })();
     const trustedRoot = argv['trusted-root'] ? loadTrustedRoot(argv['trusted-root']) : publicGoodTrustedRoot();
     const trust = keyed
-      ? { kind: 'keyed' as const, keys: [publicKeyFromPem(fs.readFileSync(argv.key), argv.key)], trustedRoot, requireTlog: true }
+      ? { kind: 'keyed' as const, keys: [publicKeyFromPem(readArgFile(argv.key, 'key'), argv.key)], trustedRoot, requireTlog: true }
       : { kind: 'keyless' as const, trustedRoot, identity: { value: argv['certificate-identity'] as string, type: 'any' as const }, issuer: argv['certificate-oidc-issuer'] as string };
-    const result = verifyBundle(fs.readFileSync(argv.bundle), artifact, trust);
+    const result = verifyBundle(readArgFile(argv.bundle, 'bundle'), artifact, trust);
     process.stdout.write(`OK: ${artifact.digest} (${result.kind}, ${result.content}${result.identity ? `, ${result.identity}` : ''})\n`);
   },
 };

@@ -31,6 +31,8 @@ const cases: { name: string; args: string[]; message: RegExp }[] = [
   // a flag whose value is left out (a script's empty $POLICY): it ran the default policy, silently
   { name: 'a policy flag without its value', args: ['exec', '--policy', '--', 'true'], message: /Not enough arguments following: policy/ },
   { name: 'a bind flag without its value', args: ['exec', '--bind', '--', 'true'], message: /Not enough arguments following: bind/ },
+  { name: 'a store flag without its value (the working directory was the store)', args: ['image', 'ls', '--store', '--json'], message: /Not enough arguments following: store/ },
+  { name: 'verify-bundle: a file that does not exist', args: ['verify-bundle', '--bundle', `${dir}/no-such-bundle`, '--key', `${dir}/no-such-key`, 'sha256:00'], message: /cannot read the file to verify sha256:00 \(ENOENT\)/ },
   { name: 'a flag given two values', args: ['exec', '--bind', '/usr:/a', '/usr:/b', '--', 'true'], message: /'\/usr:\/b' before `--` is neither an option nor its value/ },
   { name: 'unknown command', args: ['frobnicate'], message: /Unknown argument: frobnicate/ },
   { name: 'nonexistent bind source', args: ['exec', '--bind', '/nonexistent/sbx:/x', '--', 'true'], message: /bind source \/nonexistent\/sbx does not exist/ },
