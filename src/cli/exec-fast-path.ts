@@ -11,7 +11,6 @@
  * yargs, which prints its usual message or help. test/cli/exec-fast-path.test.ts compares the two on
  * hand-picked and generated command lines.
  */
-import { isDeepStrictEqual } from 'node:util';
 import yargsParser from 'yargs-parser';
 import { EXEC_OPTIONS, EXEC_PARSER_CONFIGURATION, ONE_VALUE, SINGLE_VALUED, execOption, type ExecArgs, type ExecOption, type ExecOptionName } from './exec-options.js';
 
@@ -73,7 +72,9 @@ export function parseExecFast(argv: readonly string[]): ExecArgs | undefined {
     if (value === undefined && keys.every((k) => options[k] === undefined)) continue;
     // A flag yargs-parser recognised is set under all its keys, with one value. A key set alone was
     // not recognised as this option (`--dryRun 64M` gives dryRun '64M', no dry-run): not ours.
-    if (keys.some((k) => !isDeepStrictEqual(options[k], value))) return undefined;
+    // (values are strings, booleans and arrays of strings: their JSON compares them; node:util's
+    // isDeepStrictEqual would load its comparison module on every start)
+    if (keys.some((k) => JSON.stringify(options[k]) !== JSON.stringify(value))) return undefined;
     if (!hasItsType(name, value)) return undefined;
     // single-valued flags: the last one counts (single-valued.ts)
     args[camel(name)] = SINGLE_VALUED.includes(name) && Array.isArray(value) ? value[value.length - 1] : value;
