@@ -38,6 +38,8 @@ export class Meter {
     private readonly limits: MeterLimits,
     private readonly where: Record<string, unknown>,
     private readonly totalBefore: number,
+    /** What is inflating, for the messages: a layer, or a layout tar. */
+    private readonly what = 'layer',
   ) {}
 
   addCompressed(n: number): void {
@@ -53,7 +55,7 @@ export class Meter {
       });
     }
     if (this.uncompressed > this.limits.ratioFloor && this.uncompressed > this.limits.maxRatio * Math.max(1, this.compressed)) {
-      throw new SandboxError('IMAGE', `layer inflates more than ${this.limits.maxRatio}x (compression bomb?); refused`, {
+      throw new SandboxError('IMAGE', `${this.what} inflates more than ${this.limits.maxRatio}x (compression bomb?); refused`, {
         ...this.where,
         reason: 'compression-ratio',
       });
@@ -61,23 +63,42 @@ export class Meter {
   }
 }
 
-export function sniff(buf: Buffer): 'gzip' | 'zstd' | 'none' {
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/**
+ * Names what is inflated, for errors: a layer (reason `layer-format`) or a layout tar
+ * (`layout-format`), and the details every error of it carries.
+ */
+export interface Inflating {
+  what: string;
+  formatReason: string;
+  where: Record<string, unknown>;
+}
+
+export function sniff(buf: Buffer): Compression {
   if (buf.length >= 2 && buf.subarray(0, 2).equals(GZIP_MAGIC)) return 'gzip';
   if (buf.length >= 4 && buf.subarray(0, 4).equals(ZSTD_MAGIC)) return 'zstd';
   return 'none';
 }
 
-function layerFormat(message: string, where: Record<string, unknown>): SandboxError {
-  return new SandboxError('IMAGE', message, { ...where, reason: 'layer-format' });
+function formatError(message: string, subject: Inflating): SandboxError {
+  return new SandboxError('IMAGE', message, { ...subject.where, reason: subject.formatReason });
+}
+
+/** The compression of `file`, from its first bytes. */
+export function sniffFile(file: string): Compression {
+  const head = Buffer.alloc(4);
+  const fd = fs.openSync(file, 'r');
+  try {
+    return sniff(head.subarray(0, fs.readSync(fd, head, 0, 4, 0)));
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Yields the uncompressed tar bytes of `file`, whose media type was declared as `mediaType`. */
 export async function* tarChunks(file: string, mediaType: string, meter: Meter, where: Record<string, unknown>): AsyncGenerator<Buffer> {
-  const head = Buffer.alloc(4);
-  const fd = fs.openSync(file, 'r');
-  const headLen = fs.readSync(fd, head, 0, 4, 0);
-  fs.closeSync(fd);
-  const actual = sniff(head.subarray(0, headLen));
+  const actual = sniffFile(file);
   const declared = mediaType === MT_LAYER_GZIP ? 'gzip' : mediaType === MT_LAYER_ZSTD ? 'zstd' : mediaType === MT_LAYER_TAR ? 'none' : undefined;
   // The media type must say what the bytes are: a "tar" that is really gzip (or the reverse) is
   // media-type confusion, refused rather than sniffed and accepted.
@@ -87,20 +108,25 @@ export async function* tarChunks(file: string, mediaType: string, meter: Meter, 
       reason: 'media-type',
     });
   }
-  if (declared === 'none') {
+  yield* inflate(file, declared, meter, { what: 'layer', formatReason: 'layer-format', where });
+}
+
+/** Yields the uncompressed bytes of `file`, compressed as `format`, through `meter`. */
+export async function* inflate(file: string, format: Compression, meter: Meter, subject: Inflating): AsyncGenerator<Buffer> {
+  if (format === 'none') {
     for await (const c of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
       meter.addCompressed((c as Buffer).length);
       meter.addUncompressed((c as Buffer).length);
       yield c as Buffer;
     }
-  } else if (declared === 'gzip') {
-    yield* gunzipChunks(file, meter, where);
+  } else if (format === 'gzip') {
+    yield* gunzipChunks(file, meter, subject);
   } else {
-    yield* zstdChunks(file, meter, where);
+    yield* zstdChunks(file, meter, subject);
   }
 }
 
-async function* gunzipChunks(file: string, meter: Meter, where: Record<string, unknown>): AsyncGenerator<Buffer> {
+async function* gunzipChunks(file: string, meter: Meter, subject: Inflating): AsyncGenerator<Buffer> {
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       meter.addCompressed(chunk.length);
@@ -116,11 +142,11 @@ async function* gunzipChunks(file: string, meter: Meter, where: Record<string, u
     }
   } catch (e) {
     if (e instanceof SandboxError) throw e;
-    throw layerFormat(`layer is not valid gzip: ${(e as Error).message}`, where);
+    throw formatError(`${subject.what} is not valid gzip: ${(e as Error).message}`, subject);
   }
 }
 
-async function* zstdChunks(file: string, meter: Meter, where: Record<string, unknown>): AsyncGenerator<Buffer> {
+async function* zstdChunks(file: string, meter: Meter, subject: Inflating): AsyncGenerator<Buffer> {
   let queue: Buffer[] = [];
   // fzstd hands out views of its window buffer, which it reuses: copy each chunk. The meter runs
   // inside the callback so an RLE bomb stops within one pushed slice.
@@ -133,7 +159,7 @@ async function* zstdChunks(file: string, meter: Meter, where: Record<string, unk
   // Every frame's window, so a frame cannot make us allocate gigabytes (the first one's was the only
   // one checked), and the decoder's copying held against what the layer produced.
   const frames = new ZstdFrameWalker((w) => {
-    if (w > MAX_ZSTD_WINDOW) throw layerFormat(`zstd window of ${w} bytes exceeds the ${MAX_ZSTD_WINDOW}-byte limit`, where);
+    if (w > MAX_ZSTD_WINDOW) throw formatError(`zstd window of ${w} bytes exceeds the ${MAX_ZSTD_WINDOW}-byte limit`, subject);
   });
   try {
     for await (const c of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
@@ -143,7 +169,7 @@ async function* zstdChunks(file: string, meter: Meter, where: Record<string, unk
         const slice = buf.subarray(off, Math.min(buf.length, off + (64 << 10)));
         frames.push(slice);
         if (frames.work > ZSTD_WORK_PER_BYTE * produced + ZSTD_WORK_SLACK) {
-          throw layerFormat(`zstd layer makes the decoder copy ${frames.work} bytes of window for ${produced} bytes of output (blocks far smaller than their window); refused`, where);
+          throw formatError(`zstd ${subject.what} makes the decoder copy ${frames.work} bytes of window for ${produced} bytes of output (blocks far smaller than their window); refused`, subject);
         }
         d.push(slice);
         if (queue.length) {
@@ -156,7 +182,7 @@ async function* zstdChunks(file: string, meter: Meter, where: Record<string, unk
     d.push(new Uint8Array(0), true);
   } catch (e) {
     if (e instanceof SandboxError) throw e;
-    throw layerFormat(`layer is not valid zstd: ${(e as Error).message}`, where);
+    throw formatError(`${subject.what} is not valid zstd: ${(e as Error).message}`, subject);
   }
   yield* queue;
 }

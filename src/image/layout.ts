@@ -3,18 +3,23 @@
  * Resolves references (`TAG` from org.opencontainers.image.ref.name, or `@sha256:…`), reads and
  * validates index, manifest and config (hashed before parsing, see blob.ts), and finds sigstore
  * bundles attached as OCI 1.1 referrers.
+ *
+ * A tar is materialised lazily (layout-tar.ts): `oci-layout` and `index.json` when opened, the
+ * documents trust is decided on next (needDocuments), the layers only when asked for after trust.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Parser, type ReadEntry } from 'tar';
 import { SandboxError } from '../errors.js';
 import { checkBlobDirs, readBlob } from './blob.js';
-import { DIGEST_RE, isDigest } from './digest.js';
+import type { MeterLimits } from './decompress.js';
+import { digestHex, isDigest } from './digest.js';
 import { checkImageManifest, hostArchitecture, isBundleReferrer, parseConfig, parseIndex, parseManifest } from './documents.js';
+import { extractFromLayoutTar, type Want } from './layout-tar.js';
 import {
   ANNOTATION_REF_NAME,
   MAX_BUNDLE_BYTES,
   MAX_CONFIG_BYTES,
+  MAX_DOCUMENTS_BEFORE_TRUST,
   MAX_INDEX_BYTES,
   MAX_MANIFEST_BYTES,
   MT_INDEX,
@@ -30,6 +35,12 @@ export interface Layout {
   /** Directory holding oci-layout, index.json and blobs/ (a private copy when the input was a tar). */
   dir: string;
   index: ImageIndex;
+  /**
+   * Only for a layout read from a tar, whose `dir` holds just what was asked for so far: extracts the
+   * blobs of `descs` (one more pass over the tar), each of exactly its declared size. Callers ask
+   * for what they are about to read, no sooner: documents before trust, layers after.
+   */
+  need?: (descs: readonly Descriptor[]) => Promise<void>;
 }
 
 export interface ResolvedImage {
@@ -44,6 +55,9 @@ export interface ResolvedImage {
 function bad(reason: string, message: string, details: Record<string, unknown> = {}): never {
   throw new SandboxError('IMAGE', message, { reason, ...details });
 }
+
+/** `oci-layout` is `{"imageLayoutVersion": "1.0.0"}`. */
+const MAX_OCI_LAYOUT_BYTES = 4096;
 
 /** Reads a small top-level file of the layout (not content-addressed): no symlink, regular, capped. */
 function readTopFile(dir: string, name: string, max: number): Buffer {
@@ -70,7 +84,7 @@ function readTopFile(dir: string, name: string, max: number): Buffer {
 export function openLayoutDir(dir: string): Layout {
   const st = fs.statSync(dir, { throwIfNoEntry: false });
   if (!st?.isDirectory()) bad('not-a-layout', `${dir} is not a directory or a tar of an OCI image layout`);
-  const marker = parseStrictJson(readTopFile(dir, 'oci-layout', 4096), `${dir}/oci-layout`);
+  const marker = parseStrictJson(readTopFile(dir, 'oci-layout', MAX_OCI_LAYOUT_BYTES), `${dir}/oci-layout`);
   if (typeof marker !== 'object' || marker === null || (marker as Record<string, unknown>).imageLayoutVersion !== '1.0.0') {
     bad('not-a-layout', `${dir}/oci-layout must say {"imageLayoutVersion": "1.0.0"}`);
   }
@@ -80,77 +94,96 @@ export function openLayoutDir(dir: string): Layout {
 }
 
 /**
- * Opens a layout given as a directory or as a tar (optionally gzip-compressed). A tar is extracted
- * into `stagingDir` (private to this import), accepting only oci-layout, index.json and
- * blobs/sha256/<64 hex> as regular files; links, devices and duplicate names are refused.
+ * Opens a layout given as a directory or as a tar (optionally gzip- or zstd-compressed). A tar is
+ * read lazily into `stagingDir` (private to this import): see openLayoutTar.
  */
-export async function openLayout(input: string, stagingDir: string, maxBytes: number): Promise<Layout> {
+export async function openLayout(input: string, stagingDir: string, limits: MeterLimits): Promise<Layout> {
   const st = fs.statSync(input, { throwIfNoEntry: false });
   if (!st) bad('not-a-layout', `${input} does not exist`);
   if (st.isDirectory()) return openLayoutDir(input);
   if (!st.isFile()) bad('not-a-layout', `${input} is neither a directory nor a tar file`);
-  const dest = path.join(stagingDir, 'layout');
-  fs.mkdirSync(path.join(dest, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
-  await extractLayoutTar(input, dest, maxBytes);
-  return openLayoutDir(dest);
+  return openLayoutTar(input, path.join(stagingDir, 'layout'), limits);
 }
 
-async function extractLayoutTar(file: string, dest: string, maxBytes: number): Promise<void> {
-  const seen = new Set<string>();
-  let total = 0;
-  let failure: Error | undefined;
-  const parser = new Parser({ strict: true });
-  const onEntry = (entry: ReadEntry): void => {
-    const name = entry.path.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
-    if (entry.type === 'Directory' && (name === '' || name === 'blobs' || name === 'blobs/sha256' || /^blobs\/[a-z0-9]+$/.test(name))) {
-      entry.resume();
-      return;
-    }
-    const isBlob = /^blobs\/sha256\/[^/]+$/.test(name);
-    if (isBlob && !DIGEST_RE.test('sha256:' + name.slice('blobs/sha256/'.length))) {
-      bad('malformed-digest', `layout tar entry ${JSON.stringify(name)} is not named by a valid sha256 digest`);
-    }
-    if (!(name === 'oci-layout' || name === 'index.json' || isBlob)) {
-      if (entry.type === 'File' && /^blobs\/[a-z0-9]+\//.test(name)) {
-        entry.resume(); // blobs of other algorithms: never referenced by a digest we accept
-        return;
+/**
+ * A layout tar, materialised lazily in `dest`: this first pass writes only oci-layout and
+ * index.json (capped as a directory's are read); blobs are written when asked for (`need`), each
+ * at most once, in one pass per call.
+ */
+async function openLayoutTar(file: string, dest: string, limits: MeterLimits): Promise<Layout> {
+  fs.mkdirSync(path.join(dest, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
+  const top = new Map<string, Want>([['oci-layout', { max: MAX_OCI_LAYOUT_BYTES }], ['index.json', { max: MAX_INDEX_BYTES }]]);
+  await extractFromLayoutTar(file, dest, top, limits);
+  const layout = openLayoutDir(dest);
+  const asked = new Set<string>();
+  layout.need = async (descs) => {
+    const wanted = new Map<string, Want>();
+    for (const d of descs) {
+      if (asked.has(d.digest)) continue; // extracted, or found missing (reading it will say so)
+      const name = `blobs/sha256/${digestHex(d.digest, 'blob')}`;
+      const other = wanted.get(name);
+      if (other && 'size' in other && other.size !== d.size) {
+        bad('size-mismatch', `blob ${d.digest} is declared with ${other.size} and ${d.size} bytes`, { blob: d.digest, digest: d.digest });
       }
-      bad('unsafe-path', `layout tar has the unexpected entry ${JSON.stringify(name)} (${entry.type}); refused`);
+      wanted.set(name, { size: d.size, digest: d.digest });
     }
-    if (entry.type !== 'File' && entry.type !== 'OldFile') bad('unsafe-path', `layout tar entry ${name} is a ${entry.type}, not a regular file; refused`);
-    if (seen.has(name)) bad('duplicate-entry', `layout tar has ${name} twice; refused`);
-    seen.add(name);
-    total += entry.size;
-    if (total > maxBytes) bad('too-large', `layout tar holds more than ${maxBytes} bytes`);
-    const fd = fs.openSync(path.join(dest, name), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-    entry.on('data', (c: Buffer) => fs.writeSync(fd, c));
-    entry.on('end', () => fs.closeSync(fd));
+    if (wanted.size === 0) return;
+    await extractFromLayoutTar(file, dest, wanted, limits);
+    for (const d of descs) asked.add(d.digest);
   };
-  parser.on('entry', (e: ReadEntry) => {
-    if (failure) return void e.resume();
-    try {
-      onEntry(e);
-    } catch (err) {
-      failure = err as Error;
-      e.resume();
-      parser.abort(failure);
+  return layout;
+}
+
+/** A document of the layout to read before trust, with the cap it is read with. */
+interface Doc {
+  desc: Descriptor;
+  max: number;
+}
+
+/**
+ * For a layout read from a tar: extracts every document that resolving `tags` and finding their
+ * signatures reads (store.ts decide) — the tagged manifest or index, the manifest an index picks for
+ * this platform, configs, referrer manifests and their bundles — and no layer. One pass per level
+ * of documents (index.json → manifest or index → manifest or config or bundle → config).
+ * Documents declaring more than their cap are left out (reading them refuses them), and all of them
+ * together may declare at most MAX_DOCUMENTS_BEFORE_TRUST: nothing is trusted yet, so that is all
+ * an unsigned tar can make us write.
+ */
+export async function needDocuments(layout: Layout, tags: readonly string[]): Promise<void> {
+  if (!layout.need) return;
+  const roots = taggedImages(layout).filter((t) => tags.includes(t.tag)).map((t) => t.descriptor);
+  let level: Doc[] = [...roots, ...referrerCandidates(layout)].map((desc) => ({ desc, max: desc.mediaType === MT_INDEX ? MAX_INDEX_BYTES : MAX_MANIFEST_BYTES }));
+  const seen = new Set<string>();
+  let declared = 0;
+  while (level.length > 0) {
+    const fresh: Descriptor[] = [];
+    for (const d of level) {
+      if (d.desc.size > d.max || seen.has(d.desc.digest)) continue;
+      seen.add(d.desc.digest);
+      declared += d.desc.size;
+      fresh.push(d.desc);
     }
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    parser.on('error', (e: Error) => reject(failure ?? e));
-    parser.on('close', () => resolve());
-  });
-  done.catch(() => undefined);
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
-    if (failure) break;
-    parser.write(chunk as Buffer);
+    if (declared > MAX_DOCUMENTS_BEFORE_TRUST) {
+      bad('too-large', `the layout's manifests, indexes, configs and signatures declare more than ${MAX_DOCUMENTS_BEFORE_TRUST} bytes; refused before trust`);
+    }
+    await layout.need(fresh);
+    level = fresh.flatMap((desc) => documentChildren(layout, desc));
   }
-  if (!failure) parser.end();
-  await done.catch((e: Error) => {
-    if (e instanceof SandboxError) throw e;
-    bad('layout-format', `${file} is not a readable tar of an OCI layout: ${e.message}`);
-  });
-  if (failure) throw failure;
+}
+
+/**
+ * The documents a document names that are read before trust: an index's manifest for this
+ * platform; an image manifest's config, or a bundle referrer's bundle. Never a layer.
+ */
+function documentChildren(layout: Layout, desc: Descriptor): Doc[] {
+  try {
+    if (desc.mediaType === MT_INDEX) return [{ desc: platformManifest(readNestedIndex(layout, desc), desc), max: MAX_MANIFEST_BYTES }];
+    const { manifest } = readManifest(layout, desc);
+    if (isBundleReferrer(manifest)) return [{ desc: manifest.layers[0]!, max: MAX_BUNDLE_BYTES }];
+    return [{ desc: manifest.config, max: MAX_CONFIG_BYTES }];
+  } catch {
+    return []; // names nothing we can follow; decide() reads it again and reports why, if it matters
+  }
 }
 
 /** Reads and validates a manifest by descriptor (hash checked first). */
@@ -166,8 +199,7 @@ function readNestedIndex(layout: Layout, desc: Descriptor): ImageIndex {
 }
 
 /** From an image index, the manifest for this host (linux/<arch>), or the only one. */
-function pickPlatform(layout: Layout, desc: Descriptor): Descriptor {
-  const nested = readNestedIndex(layout, desc);
+function platformManifest(nested: ImageIndex, desc: Descriptor): Descriptor {
   const images = nested.manifests.filter((m) => m.mediaType === MT_MANIFEST && !m.artifactType);
   const arch = hostArchitecture();
   const match = images.filter((m) => m.platform?.os === 'linux' && m.platform.architecture === arch);
@@ -211,7 +243,7 @@ export function resolveImage(layout: Layout, ref?: string): ResolvedImage {
     desc = matches[0]!.descriptor;
     tag = matches[0]!.tag;
   }
-  if (desc.mediaType === MT_INDEX) desc = pickPlatform(layout, desc);
+  if (desc.mediaType === MT_INDEX) desc = platformManifest(readNestedIndex(layout, desc), desc);
   const { bytes, manifest } = readManifest(layout, desc);
   checkImageManifest(manifest, `manifest ${desc.digest}`);
   const out: ResolvedImage = { descriptor: desc, digest: desc.digest, manifestBytes: bytes, manifest };
@@ -233,9 +265,8 @@ export function readConfig(layout: Layout, manifest: ImageManifest): { bytes: Bu
  */
 export function findReferrerBundles(layout: Layout, manifestDigest: string): { digest: string; bytes: Buffer }[] {
   const out: { digest: string; bytes: Buffer }[] = [];
-  for (const d of layout.index.manifests) {
-    if (d.mediaType !== MT_MANIFEST || d.digest === manifestDigest || d.annotations?.[ANNOTATION_REF_NAME] !== undefined) continue;
-    if (d.artifactType !== undefined && !isBundleType(d.artifactType)) continue;
+  for (const d of referrerCandidates(layout)) {
+    if (d.digest === manifestDigest) continue;
     let manifest: ImageManifest;
     try {
       manifest = readManifest(layout, d).manifest;
@@ -248,6 +279,13 @@ export function findReferrerBundles(layout: Layout, manifestDigest: string): { d
     out.push({ digest: layer.digest, bytes: readBlob(layout.dir, layer, MAX_BUNDLE_BYTES) });
   }
   return out;
+}
+
+/** Entries of index.json that may be bundle referrers: untagged manifests, of a bundle artifactType if any. */
+function referrerCandidates(layout: Layout): Descriptor[] {
+  return layout.index.manifests.filter(
+    (d) => d.mediaType === MT_MANIFEST && d.annotations?.[ANNOTATION_REF_NAME] === undefined && (d.artifactType === undefined || isBundleType(d.artifactType)),
+  );
 }
 
 function isBundleType(t: string): boolean {

@@ -72,3 +72,8 @@ export const MAX_INDEX_BYTES = 4 << 20;
 export const MAX_MANIFEST_BYTES = 4 << 20;
 export const MAX_CONFIG_BYTES = 8 << 20;
 export const MAX_BUNDLE_BYTES = 4 << 20;
+/**
+ * All documents read from a layout tar before trust is decided, together (layout.ts needDocuments):
+ * what an unsigned tar can make an import write. Real ones are KBs each; this is 16 at the 4 MiB cap.
+ */
+export const MAX_DOCUMENTS_BEFORE_TRUST = 64 << 20;

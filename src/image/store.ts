@@ -21,7 +21,7 @@ import { SandboxError } from '../errors.js';
 import { copyBlobVerified, readBlob } from './blob.js';
 import { blobPath, digestHex, isDigest, sha256 } from './digest.js';
 import { parseConfig, parseManifest } from './documents.js';
-import { findReferrerBundles, openLayout, readConfig, resolveImage, taggedImages, type Layout, type ResolvedImage } from './layout.js';
+import { findReferrerBundles, needDocuments, openLayout, readConfig, resolveImage, taggedImages, type Layout, type ResolvedImage } from './layout.js';
 import { pidAlive, withLock } from './lock.js';
 import { MAX_BUNDLE_BYTES, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, MT_CONFIG, MT_MANIFEST, type ImageConfig, type ImageManifest } from './media-types.js';
 import { parseStrictJson } from './strict-json.js';
@@ -102,7 +102,7 @@ export function parseRef(ref: string): ParsedRef {
 
 /** A default name for an imported layout: its file/directory name, sanitized. */
 export function defaultName(input: string): string {
-  const base = path.basename(path.resolve(input)).replace(/\.(tar|tar\.gz|tgz)$/, '').toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+|[._-]+$/g, '');
+  const base = path.basename(path.resolve(input)).replace(/\.(tar|tar\.gz|tgz|tar\.zst|tzst)$/, '').toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+|[._-]+$/g, '');
   return NAME_RE.test(base) ? base : 'image';
 }
 
@@ -165,15 +165,19 @@ export class ImageStore {
   async import(input: string, opts: ImportOptions): Promise<ImportResult[]> {
     const stage = this.staging();
     try {
-      const layout = await openLayout(input, stage, (opts.limits ?? DEFAULT_LIMITS).maxBytes);
+      const layout = await openLayout(input, stage, opts.limits ?? DEFAULT_LIMITS);
       const name = opts.name ?? defaultName(input);
       if (!NAME_RE.test(name)) bad('invalid-ref', `invalid image name ${JSON.stringify(name)}`);
       const tags = opts.tag !== undefined ? [opts.tag] : [...new Set(taggedImages(layout).map((t) => t.tag))];
       if (tags.length === 0) bad('ref-not-found', `${input} has no tagged image (org.opencontainers.image.ref.name)`);
       const sidecars = (opts.bundles ?? []).map((f) => ({ source: f, bytes: readSidecar(f) }));
+      await needDocuments(layout, tags); // a tar: what decide() reads, and no layer
       // Every tag's trust first: a layout with a trusted and a refused tag imports nothing (it imported
       // the first and then failed on the second, saying nothing of the first).
       const decided = tags.map((tag) => this.decide(layout, tag, name, sidecars, opts));
+      // Only now, every tag trusted, are layers read from a tar: in one pass, for the images the store
+      // does not have yet (unpackAndPublish asks again for one that went away meanwhile).
+      await layout.need?.(decided.filter((d) => !this.hasImage(d.image.digest)).flatMap((d) => d.image.manifest.layers));
       const results: ImportResult[] = [];
       for (const d of decided) results.push(await this.importOne(layout, d, name, opts, stage));
       return results;
@@ -231,6 +235,7 @@ export class ImageStore {
     const rootfs = path.join(work, 'image', 'rootfs');
     fs.mkdirSync(rootfs, { mode: 0o700 });
     const total = image.manifest.layers.reduce((n, l) => n + l.size, 0);
+    await layout.need?.(image.manifest.layers); // a no-op unless the image was in the store when import() asked
     progress.start(total * 3, `import ${image.digest.slice(0, 19)}`); // copy+hash, scan, extract
     try {
       // Read once, hash: each layer is copied into private staging and checked against its digest;

@@ -100,6 +100,11 @@ export function tarEntry(e: TarEntry): Buffer {
   return Buffer.concat(parts);
 }
 
+/** The ustar header alone of a regular file of `size` bytes (its data and padding are the caller's). */
+export function fileHeader(name: string, size: number): Buffer {
+  return rawHeader(name, '0', size, 0o644, '', 1_700_000_000);
+}
+
 export function makeTar(entries: TarEntry[]): Buffer {
   return Buffer.concat([...entries.map(tarEntry), Buffer.alloc(1024)]);
 }
