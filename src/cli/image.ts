@@ -19,12 +19,25 @@ interface Common {
 }
 
 /** Adds the reason code to the message so the one printed line says why (e.g. "(unsigned)"). */
+/** The store's file system refusing a write: the user's to fix, said in one line (not a stack trace). */
+const STORAGE_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on the file system; free some, or give --store on a larger one',
+  EDQUOT: 'the disk quota is used up; free some, or give --store elsewhere',
+  EROFS: 'the file system is read-only; give --store on a writable one',
+  EIO: 'an I/O error from the file system',
+};
+
 async function withReason(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (e) {
     if (e instanceof SandboxError && typeof e.details.reason === 'string' && !e.message.endsWith(`(${e.details.reason})`)) {
       throw new SandboxError(e.code, `${e.message} (${e.details.reason})`, e.details);
+    }
+    const errno = e as NodeJS.ErrnoException;
+    const meaning = typeof errno?.code === 'string' ? STORAGE_ERRORS[errno.code] : undefined;
+    if (meaning !== undefined) {
+      throw new SandboxError('IMAGE', `${errno.syscall ?? 'write'} ${errno.path ?? ''}: ${meaning} (${errno.code}) (storage)`, { reason: 'storage', errno: errno.code });
     }
     throw e;
   }
