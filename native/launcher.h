@@ -6,7 +6,9 @@
  *
  * Processes:
  *   A  "outer"  host pid namespace, the invoking user (or root). Reads the plan (fd 3), joins cgroups,
- *              clones B into the new namespaces, writes B's id maps from outside, waits for B.
+ *              clones B into the new namespaces, writes B's id maps from outside, waits for B. A zygote's
+ *              spare A clones B ahead of time instead, into the namespaces that hold nothing of the
+ *              host's and of no run (main.c, "The prepared init"), and hands it the run's fds.
  *   B  "init"   pid 1 of the new pid namespace, in the new user namespace. Opens bind sources, takes the
  *              inside identity, builds the filesystem, pivots, brings up lo, forks C, reaps until C
  *              exits and reports C's status. When B exits, the kernel kills everything left in the
@@ -253,14 +255,25 @@ int *prepare_idmapped_binds(const struct plan *p);
 /* workload.c: runs in C, ends in execve */
 _Noreturn void exec_workload(const struct plan *p);
 
-/* uid_slot.c: A, as root, before clone */
-void take_uid_slot(struct plan *p);
+/* uid_slot.c: A, as root, before clone. Returns the held lock's fd (-1 without uid slots). */
+int take_uid_slot(struct plan *p);
 
 /* fdpass.c (also built alone as libsandbox-fdpass.so for Node): bytes with fds attached, never blocking */
 int sandbox_send_fds(int sock, const void *data, size_t len, const int *fds, int n_fds);
+/* the launcher's receiving side (blocking) */
+int sandbox_recv_fds(int sock, void *data, size_t len, int *fds, int max_fds, int *n_fds);
 
-/* main.c: A from reading the plan (fd 3) to its exit code */
-int run_outer(long parent_pid, int check_only);
+/* main.c: B cloned by a zygote's spare before its run is known (see "The prepared init" there) */
+struct prepared_init {
+  pid_t pid;  /* its host pid; <= 0: none */
+  int pidfd;
+  int sock;   /* SOCK_SEQPACKET to it: the run's fds, then "go" */
+};
+int prepare_init(struct prepared_init *out);   /* 0, or -1 with *out empty */
+void discard_init(struct prepared_init *init); /* SIGKILL and reap it: its namespaces go with it */
+
+/* main.c: A from reading the plan (fd 3) to its exit code; `prepared` may be NULL or empty */
+int run_outer(long parent_pid, int check_only, struct prepared_init *prepared);
 
 /* zygote.c: the long-lived process that forks an A per request */
 int run_zygote(long parent_pid, char *argv_area, size_t argv_len);

@@ -26,6 +26,7 @@
 #include <sys/prctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -47,7 +48,9 @@ static void on_terminate(int sig) {
   else _exit(128 + sig);
 }
 
-static uint8_t *read_plan(size_t *len) {
+/* The plan from `fd` to its end: with read(2) in A (a pipe, or the memfd at offset 0), with pread(2)
+ * from offset 0 in a prepared init (the memfd whose shared offset A's reads moved to its end). */
+static uint8_t *read_plan(int fd, int positional, size_t *len) {
   size_t cap = 64 * 1024, n = 0;
   uint8_t *buf = malloc(cap);
   if (!buf) fail(STEP_READ_PLAN, ENOMEM, 0);
@@ -59,7 +62,7 @@ static uint8_t *read_plan(size_t *len) {
       if (!bigger) fail(STEP_READ_PLAN, ENOMEM, 0);
       buf = bigger;
     }
-    ssize_t r = read(FD_PLAN, buf + n, cap - n);
+    ssize_t r = positional ? pread(fd, buf + n, cap - n, (off_t)n) : read(fd, buf + n, cap - n);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) fail(STEP_READ_PLAN, errno, 0);
     if (r == 0) break;
@@ -83,10 +86,11 @@ static int write_file(const char *path, const char *data) {
   return 0;
 }
 
-/* A: put this process (and so everything it will clone) into the run's cgroups before cloning. */
-static void join_cgroups(const struct plan *p) {
+/* A: put a process into the run's cgroups: A itself before cloning (and so everything it clones), or
+ * a prepared init that was cloned before the run's cgroups were known. */
+static void join_cgroups(const struct plan *p, pid_t who) {
   char pid[32];
-  snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+  snprintf(pid, sizeof pid, "%d\n", (int)who);
   for (uint32_t i = 0; i < p->n_cgroup_procs; i++)
     if (write_file(p->cgroup_procs[i], pid) < 0) fail(STEP_JOIN_CGROUP, errno, i);
 }
@@ -192,18 +196,9 @@ static int exit_code_of(int status) {
   return 125;
 }
 
-/* B: pid 1 of the sandbox. */
-static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_trees) {
-  signal(SIGTERM, SIG_DFL);
-  signal(SIGINT, SIG_DFL);
-  signal(SIGHUP, SIG_DFL);
-  parent_death_signal();
-  retitle_init();
-  char go;
-  ssize_t r;
-  do r = read(syncfd, &go, 1); while (r < 0 && errno == EINTR);
-  if (r != 1) fail(STEP_SYNC, r < 0 ? errno : EPIPE, 0); /* A failed or died: do nothing */
-
+/* B from A's "go" on: in all of the run's namespaces, with its id maps written, in the run's cgroups.
+ * syncfd: A's "go" came on it; it reads as hung up once A is gone. */
+static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped_trees) {
   make_mounts_private();
   int *source_fds = open_bind_sources(p);
   take_inside_identity(p, syncfd);
@@ -242,23 +237,223 @@ static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_t
   }
 }
 
+/* B cloned by A at run time: pid 1 of the sandbox. */
+static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_trees) {
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
+  parent_death_signal();
+  retitle_init();
+  char go;
+  ssize_t r;
+  do r = read(syncfd, &go, 1); while (r < 0 && errno == EINTR);
+  if (r != 1) fail(STEP_SYNC, r < 0 ? errno : EPIPE, 0); /* A failed or died: do nothing */
+  init_setup(p, syncfd, idmapped_trees);
+}
+
+/*
+ * The prepared init. Of the seven namespaces, clone spends most of its time on the network namespace
+ * (~0.9 of ~1.1 ms on the dev VM: bench/README.md). A zygote's spare (zygote.c) therefore clones B
+ * before its run is known, while the supervisor is busy elsewhere, into the five namespaces that hold
+ * nothing of the host's (as it is at the run) and nothing of any run:
+ *   user     created empty. Its id maps are written at run time by A, after A has taken the run's uid
+ *            slot: they can be written once, at any later time, from the parent namespace, and until
+ *            then B is nobody in it and runs only the code below. Its owner is the spare's euid,
+ *            which is A's: the same as a clone at run time gives.
+ *   network  owned by that user namespace (the kernel makes the user namespace first and the others
+ *            under it), as at run time: init can bring lo up, and nothing in the sandbox has any
+ *            privilege over a network namespace of the host's or of another run. It has lo only.
+ *   pid, ipc, uts  empty (the hostname is set from the plan at run time).
+ * The other two B makes itself after A's "go", with unshare from inside its user namespace, so they
+ * are owned by it exactly like a clone's:
+ *   mount    the copy of the host's mount table is taken at the run, not when the spare was made: a
+ *            spare may wait for hours, and a copy that old would show bind sources as they were then
+ *            and keep filesystems unmounted since then busy.
+ *   cgroup   its root is the cgroup B is in at the unshare. A moves B into the run's cgroups before
+ *            "go", so the workload's cgroup root is the run's own cgroup, as with a clone after A
+ *            joined them. Before "go", B only receives its fds and decodes the plan (charged, like
+ *            A's own reading of it, to the zygote's cgroup); nothing of the workload's runs.
+ * Single use: a prepared init serves exactly one run (its spare becomes that run's A) and its
+ * namespaces end with it. A spare that is discarded unused (the zygote drops it, or shuts down, or
+ * its run's plan does not fit) SIGKILLs and reaps it; one that dies takes it along (its parent-death
+ * signal), and the zygote, a child subreaper, reaps it.
+ * What B inherits from A at a clone at run time, it receives here over its socket (SCM_RIGHTS) once the
+ * run is known: the run's stdin, stdout, stderr and report fds, the uid slot's lock, the idmapped
+ * trees. It decodes the plan itself, from the memfd that A sealed before reading it: both decode the
+ * same bytes. As root, the spare dropped its supplementary groups before the clone (prepare_init):
+ * inside the user namespace they can never be dropped.
+ */
+#define PREPARED_NS (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+#define DEFERRED_NS (CLONE_NEWNS | CLONE_NEWCGROUP)
+
+/* A -> prepared init, on its socket: RUN with the plan, stdin, stdout, stderr and report fds; then FDS
+ * messages with the uid slot's lock (if the plan has uid slots) and the idmapped trees (in mount order),
+ * up to HANDOFF_MAX_FDS each; then GO, after the id maps are written and B is in the run's cgroups. */
+enum handoff_kind { HANDOFF_RUN = 1, HANDOFF_FDS = 2, HANDOFF_GO = 3 };
+struct handoff {
+  uint32_t kind;
+  uint32_t zero;
+};
+#define HANDOFF_RUN_FDS 5
+#define HANDOFF_MAX_FDS 16 /* fdpass.c's limit per message */
+
+static int hand_to_init(int sock, uint32_t kind, const int *fds, int n) {
+  struct handoff h = {kind, 0};
+  return sandbox_send_fds(sock, &h, sizeof h, fds, n);
+}
+
+/* B: the next handoff message (RUN or FDS with 1..max fds, GO with none); anything else fails the run
+ * (step SYNC, index 3), and A's end closed ends it like a run-time init whose A died (index 0). */
+static uint32_t init_receive(int sock, int *fds, int max, int *n) {
+  struct handoff h;
+  int r = sandbox_recv_fds(sock, &h, sizeof h, fds, HANDOFF_MAX_FDS, n);
+  if (r == 1 && h.zero == 0 && (h.kind == HANDOFF_GO ? *n == 0 : *n > 0 && *n <= max)) return h.kind;
+  for (int i = 0; i < *n; i++) close(fds[i]);
+  if (r <= 0 && r != -EPROTO) fail(STEP_SYNC, r < 0 ? -r : EPIPE, 0); /* A failed or died: do nothing */
+  fail(STEP_SYNC, EPROTO, 3);
+}
+
+static _Noreturn void prepared_init_main(int sock) {
+  /* Nothing of the spare's: its socket to the zygote carries the run request, which is A's to read. */
+  int s = fcntl(sock, F_DUPFD_CLOEXEC, 16);
+  if (s < 0) _exit(125);
+  if (syscall(SYS_close_range, 0u, (unsigned)s - 1, 0u) < 0) _exit(125);
+  if (syscall(SYS_close_range, (unsigned)s + 1, ~0u, 0u) < 0) _exit(125);
+  /* It dies with its spare; one that died before this line has closed its end of the socket. */
+  parent_death_signal();
+  struct pollfd pfd = {s, POLLIN, 0};
+  if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR))) _exit(125);
+  retitle_init(); /* the spare's title names the zygote's host pid; the workload can read /proc/1/cmdline */
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL); /* the zygote's SIGCHLD block came along */
+
+  /* Until the run's fds are here there is no report fd: a failure is only our exit. */
+  struct handoff h;
+  int fds[HANDOFF_MAX_FDS], n;
+  int r = sandbox_recv_fds(s, &h, sizeof h, fds, HANDOFF_MAX_FDS, &n);
+  if (r != 1 || h.kind != HANDOFF_RUN || h.zero != 0 || n != HANDOFF_RUN_FDS) _exit(125);
+  /* First above every target (as in zygote.c's become_outer), then stdio as 0-2 and reports as 4,
+   * close-on-exec like A's: the workload's execve closes it. */
+  int high[HANDOFF_RUN_FDS];
+  for (int i = 0; i < HANDOFF_RUN_FDS; i++)
+    if ((high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 16)) < 0) _exit(125);
+  for (int i = 0; i < HANDOFF_RUN_FDS; i++) close(fds[i]);
+  for (int i = 1; i <= 3; i++)
+    if (dup2(high[i], i - 1) < 0) _exit(125);
+  if (dup3(high[4], FD_REPORT, O_CLOEXEC) < 0) _exit(125);
+  for (int i = 1; i < HANDOFF_RUN_FDS; i++) close(high[i]);
+
+  size_t len;
+  uint8_t *buf = read_plan(high[0], 1, &len);
+  close(high[0]);
+  static struct plan plan;
+  uint32_t bad_index;
+  int rc = plan_decode(buf, len, &plan, &bad_index);
+  if (rc != DEC_OK) fail(STEP_DECODE, rc, bad_index);
+
+  /* What A sends before "go": the uid slot's lock if the plan has slots (A fails the run otherwise),
+   * then one tree per idmapped bind (A makes one for each, or fails the run). */
+  int *trees = calloc(plan.n_mounts + 1, sizeof(int));
+  if (!trees) fail(STEP_SYNC, ENOMEM, 4);
+  uint32_t want = plan.slot_count > 0 ? 1 : 0, have = 0;
+  for (uint32_t i = 0; i < plan.n_mounts; i++) {
+    trees[i] = -1;
+    if (plan.mounts[i].attrs & ATTR_IDMAP) want++;
+  }
+  uint32_t next_mount = 0;
+  while (init_receive(s, fds, (int)(want - have), &n) == HANDOFF_FDS) {
+    for (int i = 0; i < n; i++, have++) {
+      if (have == 0 && plan.slot_count > 0) continue; /* the lock: held open until B exits, like A's */
+      while (!(plan.mounts[next_mount].attrs & ATTR_IDMAP)) next_mount++;
+      trees[next_mount++] = fds[i];
+    }
+  }
+  if (have != want) fail(STEP_SYNC, EPROTO, 3);
+
+  if (unshare((int)(plan.clone_flags & DEFERRED_NS)) < 0) fail(STEP_CLONE, errno, 1);
+  init_setup(&plan, s, trees);
+}
+
+int prepare_init(struct prepared_init *out) {
+  *out = (struct prepared_init){-1, -1, -1};
+  /* As root: no supplementary groups may follow the sandbox. A drops them before a clone at run time;
+   * B cloned now would keep the spare's for good (setgroups is denied in its user namespace). */
+  if (geteuid() == 0 && setgroups(0, NULL) < 0) return -1;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -1;
+  int pidfd = -1;
+  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)PREPARED_NS | CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0UL);
+  if (pid == 0) prepared_init_main(sv[1]);
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return -1;
+  }
+  *out = (struct prepared_init){pid, pidfd, sv[0]};
+  return 0;
+}
+
+void discard_init(struct prepared_init *init) {
+  if (init->pid <= 0) return;
+  syscall(SYS_pidfd_send_signal, init->pidfd, SIGKILL, NULL, 0u);
+  while (waitpid(init->pid, NULL, 0) < 0 && errno == EINTR) {}
+  close(init->pidfd);
+  close(init->sock);
+  *init = (struct prepared_init){-1, -1, -1};
+}
+
+/* A: the prepared init can be this run's B when the plan asks for exactly its namespaces (and those
+ * it makes at "go"), and for no relay (whose pipes B would have to inherit at the clone). */
+static int init_fits(const struct plan *p) {
+  return (p->clone_flags & PREPARED_NS) == PREPARED_NS && (p->clone_flags & ~(uint64_t)(PREPARED_NS | DEFERRED_NS)) == 0 &&
+         p->relay == 0;
+}
+
+/* A: the uid slot's lock and the idmapped trees, which B inherits at a run-time clone. */
+static int hand_over_fds(int sock, int slot_fd, const struct plan *p, const int *trees) {
+  int batch[HANDOFF_MAX_FDS], n = 0, rc = 0;
+  if (slot_fd >= 0) batch[n++] = slot_fd;
+  for (uint32_t i = 0; i <= p->n_mounts && rc == 0; i++) {
+    if (i < p->n_mounts && trees[i] >= 0) batch[n++] = trees[i];
+    if (n > 0 && (n == HANDOFF_MAX_FDS || i == p->n_mounts)) {
+      rc = hand_to_init(sock, HANDOFF_FDS, batch, n);
+      n = 0;
+    }
+  }
+  return rc;
+}
+
 /* A: the whole outer process, from reading the plan to init's exit status. parent_pid > 0: the process
  * that must be our parent (the supervisor, or the zygote that forked us); if it is already gone we stop. */
-int run_outer(long parent_pid, int check_only) {
+int run_outer(long parent_pid, int check_only, struct prepared_init *prepared) {
   /* The report fd must not reach the workload: close-on-exec (it keeps it until its execve). */
   if (fcntl(FD_REPORT, F_SETFD, FD_CLOEXEC) < 0) {
     fprintf(stderr, "sandbox-launcher: fd 4 (reports) is not open\n");
     return 125;
   }
 
+  struct prepared_init none = {-1, -1, -1};
+  struct prepared_init *init = prepared && prepared->pid > 0 ? prepared : &none;
+  /* A prepared B decodes the plan from this memfd itself: sealed before A reads it, the memfd holds
+   * the bytes A decodes for good. A plan that cannot be sealed (not a memfd made sealable: an older
+   * supervisor's) goes to an init cloned at run time. */
+  if (init->pid > 0 && fcntl(FD_PLAN, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+    discard_init(init);
   size_t len;
-  uint8_t *buf = read_plan(&len);
-  close(FD_PLAN);
+  uint8_t *buf = read_plan(FD_PLAN, 0, &len);
   struct plan plan;
   uint32_t bad_index;
   int rc = plan_decode(buf, len, &plan, &bad_index);
   if (rc != DEC_OK) fail(STEP_DECODE, rc, bad_index);
   if (check_only) return 0;
+  if (init->pid > 0) {
+    /* Handed over now, B reads and decodes the plan while A takes the uid slot and joins the cgroups.
+     * A B that died waiting (killed by someone) is replaced by one cloned at run time. */
+    int fds[HANDOFF_RUN_FDS] = {FD_PLAN, 0, 1, 2, FD_REPORT};
+    if (!init_fits(&plan) || hand_to_init(init->sock, HANDOFF_RUN, fds, HANDOFF_RUN_FDS) < 0) discard_init(init);
+  }
+  close(FD_PLAN);
 
   /* As root: no supplementary groups may follow the sandbox (B inherits ours), and the host uid must
    * come from a locked slot — that lock is what keeps concurrent sandboxes distinct users. */
@@ -266,17 +461,19 @@ int run_outer(long parent_pid, int check_only) {
     if (setgroups(0, NULL) < 0) fail(STEP_IDENTITY, errno, 10);
     if (plan.slot_count == 0) fail(STEP_UID_SLOT, EINVAL, 0);
   }
-  take_uid_slot(&plan);
+  int slot_fd = take_uid_slot(&plan);
   int *idmapped_trees = prepare_idmapped_binds(&plan);
-  join_cgroups(&plan);
+  join_cgroups(&plan, getpid());
+  /* A prepared B must be in the run's cgroups before it does anything of the run: it waits for "go". */
+  if (init->pid > 0) join_cgroups(&plan, init->pid);
   /* Setup CPU is reported so the supervisor can tell it from the workload's: only what A spends
    * from here on is charged to the run's cgroup. */
   uint32_t cpu_at_join = own_cpu_us();
   parent_death_signal();
   if (parent_pid > 0 && getppid() != (pid_t)parent_pid) fail(STEP_PARENT_DEATH, ESRCH, 1);
 
-  int sync[2];
-  if (pipe2(sync, O_CLOEXEC) < 0) fail(STEP_SYNC, errno, 1);
+  int sync[2] = {-1, -1};
+  if (init->pid <= 0 && pipe2(sync, O_CLOEXEC) < 0) fail(STEP_SYNC, errno, 1);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_terminate;
@@ -287,17 +484,28 @@ int run_outer(long parent_pid, int check_only) {
   struct relays relays;
   relays_open(&plan, &relays);
 
-  /* Raw clone with a NULL stack behaves like fork, into the new namespaces. The pidfd goes to the
-   * parent_tid argument, the third on x86-64 and arm64 alike. */
-  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)plan.clone_flags | CLONE_PIDFD | SIGCHLD, NULL, (int *)&init_pidfd, NULL, 0UL);
-  if (pid < 0) fail(STEP_CLONE, errno, 0);
-  if (pid == 0) {
-    close(sync[1]);
-    relays_attach(&relays);
-    run_init(&plan, sync[0], idmapped_trees);
+  pid_t pid;
+  if (init->pid > 0) {
+    pid = init->pid;
+    init_pidfd = init->pidfd;
+    if ((rc = hand_over_fds(init->sock, slot_fd, &plan, idmapped_trees)) < 0) {
+      syscall(SYS_pidfd_send_signal, init->pidfd, SIGKILL, NULL, 0u);
+      waitpid(pid, NULL, 0);
+      fail(STEP_SYNC, -rc, 3);
+    }
+  } else {
+    /* Raw clone with a NULL stack behaves like fork, into the new namespaces. The pidfd goes to the
+     * parent_tid argument, the third on x86-64 and arm64 alike. */
+    pid = (pid_t)syscall(SYS_clone, (unsigned long)plan.clone_flags | CLONE_PIDFD | SIGCHLD, NULL, (int *)&init_pidfd, NULL, 0UL);
+    if (pid < 0) fail(STEP_CLONE, errno, 0);
+    if (pid == 0) {
+      close(sync[1]);
+      relays_attach(&relays);
+      run_init(&plan, sync[0], idmapped_trees);
+    }
+    close(sync[0]);
   }
   relays_parent(&relays);
-  close(sync[0]);
   for (uint32_t i = 0; i < plan.n_mounts; i++)
     if (idmapped_trees[i] >= 0) close(idmapped_trees[i]);
   free(idmapped_trees);
@@ -309,7 +517,8 @@ int run_outer(long parent_pid, int check_only) {
     fail(STEP_ID_MAP, err, which);
   }
   report_started((uint32_t)pid);
-  if (write(sync[1], "g", 1) != 1) fail(STEP_SYNC, errno, 2);
+  if (init->pid > 0 ? (rc = hand_to_init(init->sock, HANDOFF_GO, NULL, 0)) < 0 : write(sync[1], "g", 1) != 1)
+    fail(STEP_SYNC, init->pid > 0 ? -rc : errno, 2);
   report_setup(1, own_cpu_us() - cpu_at_join);
   relays_run(&relays, pid);
 
@@ -343,5 +552,5 @@ int main(int argc, char **argv) {
   cmdline_area = argv[0];
   cmdline_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
   if (zygote) return run_zygote(parent_pid, cmdline_area, cmdline_len);
-  return run_outer(parent_pid, check_only);
+  return run_outer(parent_pid, check_only, NULL);
 }

@@ -51,8 +51,8 @@ static int lock_slot(const char *path, uint32_t index) {
   return fd;
 }
 
-void take_uid_slot(struct plan *p) {
-  if (p->slot_count == 0) return;
+int take_uid_slot(struct plan *p) {
+  if (p->slot_count == 0) return -1;
   /* The lowest free slot: the lock files of the first few slots are reused run after run (opening an
    * existing file is cheaper than creating one, and the lock directory stays as small as the number of
    * sandboxes that ever ran at once). Concurrent launchers each skip the slots held, a few µs apiece. */
@@ -67,7 +67,7 @@ void take_uid_slot(struct plan *p) {
     p->host_uid = uid;
     p->host_gid = uid;
     report_uid(uid);
-    return; /* fd stays open: the lock lives as long as the sandbox */
+    return fd; /* stays open: the lock lives as long as the sandbox (init holds it too) */
   }
   fail(STEP_UID_SLOT, EBUSY, p->slot_count);
 }

@@ -9,7 +9,8 @@
  * Lifetime: the zygote dies with the supervisor (PR_SET_PDEATHSIG), and every A with the zygote, so a
  * killed supervisor still takes every sandbox down (A -> init -> the whole pid namespace). When the
  * supervisor closes its end of the request socket, the running sandboxes are torn down (SIGTERM to
- * each A) and the zygote exits once it has reaped them all.
+ * each A) and the zygote exits once it has reaped them all, and every process it adopted (it is a
+ * child subreaper: an init whose A died before it, such as a spare's prepared init, is reaped here).
  * Pids: the zygote reaps its children itself and signals only children it has not reaped yet, so a
  * signal request can never reach a recycled pid.
  */
@@ -84,55 +85,49 @@ static void close_all(const int *fds, int n) {
 /* One request and the fds that came with it (close-on-exec, at most ZYGOTE_RUN_FDS kept: any extra
  * is closed). Returns 1 for a well-formed record, 0 at end of stream, -errno otherwise. */
 static int receive(int sock, struct zygote_record *req, int fds[ZYGOTE_RUN_FDS], int *n_fds) {
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * ZYGOTE_RUN_FDS)];
-    struct cmsghdr align;
-  } control;
-  struct iovec iov = {req, sizeof *req};
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
-  ssize_t n;
-  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
-  *n_fds = 0;
-  if (n < 0) return -errno;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0)) continue;
-    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < k; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (*n_fds < ZYGOTE_RUN_FDS) fds[(*n_fds)++] = fd;
-      else close(fd);
-    }
-  }
-  if (n == 0) return 0;
-  if ((size_t)n != sizeof *req || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || req->zero != 0) return -EPROTO;
-  return 1;
+  int r = sandbox_recv_fds(sock, req, sizeof *req, fds, ZYGOTE_RUN_FDS, n_fds);
+  return r == 1 && req->zero != 0 ? -EPROTO : r;
 }
 
-/* In the forked child: the received fds become 3 (plan), 0, 1, 2 (stdio) and 4 (reports), nothing
- * else of the zygote stays open, no signal stays blocked, and this process is A from here on. */
-static _Noreturn void become_outer(const int fds[ZYGOTE_RUN_FDS], pid_t zygote) {
-  static const int target[ZYGOTE_RUN_FDS] = {FD_PLAN, 0, 1, 2, FD_REPORT};
+/* In the forked child (or the spare): the received fds become 3 (plan), 0, 1, 2 (stdio) and 4
+ * (reports), a spare's prepared init's socket and pidfd 5 and 6 (close-on-exec), nothing else of the
+ * zygote stays open, no signal stays blocked, and this process is A from here on. */
+static _Noreturn void become_outer(const int fds[ZYGOTE_RUN_FDS], pid_t zygote, struct prepared_init *init) {
+  enum { N = ZYGOTE_RUN_FDS + 2 };
+  static const int target[N] = {FD_PLAN, 0, 1, 2, FD_REPORT, 5, 6};
+  int from[N], n = ZYGOTE_RUN_FDS;
+  memcpy(from, fds, sizeof(int) * ZYGOTE_RUN_FDS);
+  if (init && init->pid > 0) {
+    from[n++] = init->sock;
+    from[n++] = init->pidfd;
+  }
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  /* First above every target, so that no dup2 replaces a received fd that is not placed yet. */
-  int high[ZYGOTE_RUN_FDS];
-  for (int i = 0; i < ZYGOTE_RUN_FDS; i++)
-    if ((high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 16)) < 0) _exit(125);
-  for (int i = 0; i < ZYGOTE_RUN_FDS; i++)
-    if (dup2(high[i], target[i]) < 0) _exit(125);
+  /* First above every target, so that no dup2 replaces an fd that is not placed yet. */
+  int high[N];
+  for (int i = 0; i < n; i++)
+    if ((high[i] = fcntl(from[i], F_DUPFD_CLOEXEC, 16)) < 0) _exit(125);
+  for (int i = 0; i < n; i++)
+    if ((i < ZYGOTE_RUN_FDS ? dup2(high[i], target[i]) : dup3(high[i], target[i], O_CLOEXEC)) < 0) _exit(125);
   /* The request socket and event pipe (0, 1) were replaced above; the rest goes here. */
-  if (syscall(SYS_close_range, 5u, ~0u, 0u) < 0) _exit(125);
+  if (syscall(SYS_close_range, (unsigned)target[n - 1] + 1, ~0u, 0u) < 0) _exit(125);
+  if (n > ZYGOTE_RUN_FDS) {
+    init->sock = 5;
+    init->pidfd = 6;
+  }
   retitle("run", zygote);
-  _exit(run_outer(zygote, 0));
+  _exit(run_outer(zygote, 0, init));
 }
 
 /*
  * The spare: the next run's A, forked ahead of time when the zygote is idle (after a run ended). A
  * request then costs one sendmsg handing it the run's fds instead of a fork on the run's path — on a
  * VM a fork and the page faults after it take a millisecond or more. The spare waits on a socket of
- * its own, and exits when that closes (or dies with the zygote).
+ * its own, and exits when that closes (or dies with the zygote). Before it waits, it clones its run's
+ * init into the namespaces that can be made ahead (main.c, "The prepared init"): that takes the
+ * network namespace's creation, most of a clone's cost, off the run's path too. Unused, the spare
+ * kills and reaps that init before it exits.
  */
 static pid_t spare_pid = -1;
 static int spare_sock = -1;
@@ -143,10 +138,15 @@ static _Noreturn void wait_as_spare(int sock, pid_t zygote) {
   if (sock > 0 && syscall(SYS_close_range, 0u, (unsigned)sock - 1, 0u) < 0) _exit(0);
   if (syscall(SYS_close_range, (unsigned)sock + 1, ~0u, 0u) < 0) _exit(0);
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != zygote) _exit(0);
+  struct prepared_init init;
+  prepare_init(&init); /* failed: the run clones its init itself (and reports why, if that fails too) */
   struct zygote_record req;
   int fds[ZYGOTE_RUN_FDS], n_fds;
-  if (receive(sock, &req, fds, &n_fds) != 1 || req.type != ZY_RUN || n_fds != ZYGOTE_RUN_FDS) _exit(0);
-  become_outer(fds, zygote);
+  if (receive(sock, &req, fds, &n_fds) != 1 || req.type != ZY_RUN || n_fds != ZYGOTE_RUN_FDS) {
+    discard_init(&init); /* its namespaces were never used and are never reused: they end here */
+    _exit(0);
+  }
+  become_outer(fds, zygote, &init);
 }
 
 static void make_spare(pid_t self) {
@@ -196,7 +196,7 @@ static void start_run(const struct zygote_record *req, const int *fds, int n_fds
   pid_t pid = hand_to_spare(fds);
   if (pid < 0) {
     pid = fork();
-    if (pid == 0) become_outer(fds, self);
+    if (pid == 0) become_outer(fds, self, NULL);
   }
   close_all(fds, n_fds);
   if (pid < 0) {
@@ -240,6 +240,10 @@ int run_zygote(long parent_pid, char *argv_area, size_t argv_len) {
   title_len = argv_len;
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) return 125;
   if (parent_pid > 0 && getppid() != (pid_t)parent_pid) return 125;
+  /* A process whose parent dies before reaping it comes to us, not to the host's init: a spare's
+   * prepared init, a run's init after its A was killed (both die of their parent-death signal). So
+   * everything the zygote started is gone once it has exited (see the end). */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return 125;
   /* It lives as long as its parent: it must not keep the directory it was started in busy. */
   if (chdir("/") < 0) return 125;
   sigset_t chld;
@@ -278,6 +282,12 @@ int run_zygote(long parent_pid, char *argv_area, size_t argv_len) {
       if (spare > 0 && kill(spare, SIGKILL) == 0) waitpid(spare, NULL, 0); /* no zombie left behind */
       for (size_t i = 0; i < n_runs; i++) kill(runs[i].pid, SIGTERM);
     }
+  }
+  /* What we adopted is dying of its parent-death signal: reap it before we go. */
+  for (;;) {
+    pid_t w = waitpid(-1, NULL, 0);
+    if (w < 0 && errno == ECHILD) break;
+    if (w < 0 && errno != EINTR) return 125;
   }
   return 0;
 }

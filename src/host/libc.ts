@@ -33,10 +33,15 @@ export function tryLockExclusive(fd: number): boolean {
 
 const memfdCreateRaw: (name: string, flags: number) => number = libc.func('int memfd_create(const char *name, unsigned int flags)');
 const MFD_CLOEXEC = 1;
+const MFD_ALLOW_SEALING = 2;
 
-/** An anonymous in-memory file (close-on-exec), e.g. to hand bytes of any size to another process as an fd. */
+/**
+ * An anonymous in-memory file (close-on-exec), e.g. to hand bytes of any size to another process as an
+ * fd. Sealable: the launcher seals a plan's memfd before reading it, so that the prepared init, which
+ * reads it after, decodes the same bytes (native/main.c).
+ */
 export function memfd(name: string): number {
-  const fd = memfdCreateRaw(name, MFD_CLOEXEC);
+  const fd = memfdCreateRaw(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) throw new Error('memfd_create failed');
   return fd;
 }

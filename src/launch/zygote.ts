@@ -2,7 +2,9 @@
  * The library's way to start launchers: one zygote per Node process (native/zygote.c), started on the
  * first run that uses it. A launcher started per run costs its exec and dynamic loading each time;
  * the zygote is a small process, started once, that forks an A per run instead — or hands the run to
- * the spare A it forked in advance, when the previous run ended.
+ * the spare A it forked in advance, when the previous run ended, whose init already waits in its new
+ * user, pid, network, IPC and UTS namespaces (native/main.c, "The prepared init"). The plan's memfd is
+ * made sealable for it: A seals it before reading, and that init decodes the same bytes after A.
  * Each run hands it, over a private SOCK_SEQPACKET socket with SCM_RIGHTS, the plan (in a memfd) and
  * the launcher's fds: stdin, stdout, stderr and the write end of the report pipe. The zygote answers
  * on its stdout with FORKED / EXITED records; the reports come on the run's own pipe, as with spawn.

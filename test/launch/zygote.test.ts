@@ -6,15 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { describe, test } from 'node:test';
 import { memfd, seqpacketPair } from '../../src/host/libc.js';
+import { prepareRun } from '../../src/launch/prepare.js';
 import { pipe } from '../../src/launch/spawn.js';
 import { sendWithFds } from '../../src/launch/fdpass.js';
 import {
-  decodeReport, decodeZygoteEvent, encodeZygoteRequest, REPORT_SIZE, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RECORD_SIZE, type ZygoteEvent,
+  decodeReport, decodeZygoteEvent, encodePlan, encodeZygoteRequest, REPORT_SIZE, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RECORD_SIZE, type ZygoteEvent,
 } from '../../src/launch/wire.js';
 import { LAUNCHER } from '../helpers/cli.js';
 
@@ -105,14 +106,38 @@ async function until(done: () => boolean): Promise<void> {
   }
 }
 
+/** The command line of `pid` ('' once it is gone). */
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** The zygote's spare: its child titled so (native/zygote.c), once it exists. */
 async function waitForSpare(zygote: number): Promise<number> {
   let found = 0;
   await until(() => {
-    found = childrenOf(zygote).find((c) => readFileSync(`/proc/${c}/cmdline`, 'utf8').startsWith(`sandbox-launcher (spare of zygote ${zygote})`)) ?? 0;
+    found = childrenOf(zygote).find((c) => cmdline(c).startsWith(`sandbox-launcher (spare of zygote ${zygote})`)) ?? 0;
     return found > 0;
   });
   return found;
+}
+
+/** The spare's prepared init (native/main.c): its child, titled as every init is, once it is. */
+async function waitForPreparedInit(spare: number): Promise<number> {
+  let found = 0;
+  await until(() => {
+    found = childrenOf(spare).find((c) => cmdline(c).startsWith('sandbox-init')) ?? 0;
+    return found > 0;
+  });
+  return found;
+}
+
+/** Whether `pid` exists at all: running, or a zombie nobody reaped. */
+function exists(pid: number): boolean {
+  return existsSync(`/proc/${pid}`);
 }
 
 describe('the zygote protocol', { timeout: 60_000 }, () => {
@@ -242,7 +267,9 @@ describe('the zygote protocol', { timeout: 60_000 }, () => {
       assert.equal((await z.next()).type, ZYGOTE_EVENT.FORKED);
       assert.equal((await z.next()).type, ZYGOTE_EVENT.EXITED);
       const spare = await waitForSpare(z.child.pid!);
-      assert.deepEqual(openFds(spare), [openFds(spare)[0]], 'the spare holds one fd: its own socket');
+      await waitForPreparedInit(spare);
+      const held = openFds(spare).map((fd) => readlinkSync(`/proc/${spare}/fd/${fd}`).replace(/\[\d+\]$/, ''));
+      assert.deepEqual(held.sort(), ['anon_inode:[pidfd]', 'socket:', 'socket:'], 'the spare holds its own socket, and its prepared init\'s socket and pidfd');
       const second = garbage();
       const run2 = runFds(second);
       send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, 2), run2.fds);
@@ -265,6 +292,93 @@ describe('the zygote protocol', { timeout: 60_000 }, () => {
       assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.EXITED, runId: 3, value: 125 << 8 });
     } finally {
       z.close();
+    }
+    assert.equal(await z.exited, 0);
+  });
+
+  test("a spare's prepared init: new namespaces but mount and cgroup, no id map, one fd; discarded, it leaves nothing", async () => {
+    const z = startZygote();
+    const garbageRun = async (id: number) => {
+      const planFd = memfd('test-plan');
+      writeSync(planFd, Buffer.from('not a plan'), 0, 10, 0);
+      const run = runFds(planFd);
+      send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, id), run.fds);
+      run.close();
+      closeSync(planFd);
+      assert.equal((await z.next()).type, ZYGOTE_EVENT.FORKED);
+      assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.EXITED, runId: id, value: 125 << 8 });
+    };
+    try {
+      await garbageRun(1);
+      const spare = await waitForSpare(z.child.pid!);
+      const init = await waitForPreparedInit(spare);
+      const ns = (pid: number, kind: string) => readlinkSync(`/proc/${pid}/ns/${kind}`);
+      for (const kind of ['user', 'pid', 'net', 'ipc', 'uts']) {
+        assert.notEqual(ns(init, kind), ns(spare, kind), `its own ${kind} namespace, made ahead`);
+      }
+      for (const kind of ['mnt', 'cgroup']) {
+        assert.equal(ns(init, kind), ns(spare, kind), `no ${kind} namespace yet: it is made when the run starts`);
+      }
+      assert.equal(readFileSync(`/proc/${init}/uid_map`, 'utf8'), '', 'no id map until its run has a uid');
+      assert.equal(readFileSync(`/proc/${init}/gid_map`, 'utf8'), '');
+      assert.match(readFileSync(`/proc/${init}/status`, 'utf8'), /^Groups:\s*$/m, 'no supplementary group of the zygote\'s');
+      assert.deepEqual(openFds(init).map((fd) => readlinkSync(`/proc/${init}/fd/${fd}`).replace(/\[\d+\]$/, '')), ['socket:'], 'only its socket to the spare');
+      // a run whose plan A cannot decode: the prepared init dies unused and is reaped (by the zygote)
+      await garbageRun(2);
+      await until(() => !exists(init));
+      // a spare killed by someone: its prepared init dies too, and is reaped
+      const spare2 = await waitForSpare(z.child.pid!);
+      const init2 = await waitForPreparedInit(spare2);
+      process.kill(spare2, 'SIGKILL');
+      await until(() => !exists(spare2) && !exists(init2));
+      // the zygote shutting down: the spare in waiting and its prepared init are gone before it exits
+      await garbageRun(3);
+      const spare3 = await waitForSpare(z.child.pid!);
+      const init3 = await waitForPreparedInit(spare3);
+      z.close();
+      assert.equal(await z.exited, 0);
+      assert.ok(!exists(spare3), 'the spare is gone');
+      assert.ok(!exists(init3), 'its prepared init is gone, not left to the host\'s init');
+    } finally {
+      z.close();
+    }
+  });
+
+  test('a plan the prepared init cannot take (not in a sealable memfd) runs in an init cloned at run time', async () => {
+    const prepared = await prepareRun({ policy: 'strict', command: ['/bin/true'] });
+    await prepared.acquire();
+    const z = startZygote();
+    try {
+      const garbage = memfd('test-plan');
+      writeSync(garbage, Buffer.from('not a plan'), 0, 10, 0);
+      const run1 = runFds(garbage);
+      send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, 1), run1.fds);
+      run1.close();
+      closeSync(garbage);
+      assert.equal((await z.next()).type, ZYGOTE_EVENT.FORKED);
+      assert.equal((await z.next()).type, ZYGOTE_EVENT.EXITED);
+      const spare = await waitForSpare(z.child.pid!);
+      const init = await waitForPreparedInit(spare);
+      // a pipe cannot be sealed: A cannot be sure that a second reader would read what it read
+      const [planRead, planWrite] = pipe();
+      const run2 = runFds(planRead);
+      const reports = readAll(run2.reports);
+      send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, 2), run2.fds);
+      run2.close();
+      closeSync(planRead);
+      writeSync(planWrite, encodePlan(prepared.plan));
+      closeSync(planWrite);
+      assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.FORKED, runId: 2, value: spare });
+      assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.EXITED, runId: 2, value: 0 });
+      const records = await reports;
+      const decoded = Array.from({ length: records.length / REPORT_SIZE }, (_, i) => decodeReport(records.subarray(i * REPORT_SIZE, (i + 1) * REPORT_SIZE)));
+      assert.ok(!decoded.some((r) => r.type === 'error'), JSON.stringify(decoded));
+      const started = decoded.find((r) => r.type === 'started');
+      assert.ok(started && started.type === 'started' && started.initPid !== init, 'an init cloned for the run, not the prepared one');
+      assert.ok(!exists(init), 'the prepared init was discarded, and reaped');
+    } finally {
+      z.close();
+      await prepared.release();
     }
     assert.equal(await z.exited, 0);
   });
