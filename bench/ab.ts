@@ -11,9 +11,10 @@
  * per-round differences B − A with how many rounds B was faster in (robust to drifts of the machine).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
+import { bwrapArgs } from './common.js';
 
 type RunFn = (opts: Record<string, unknown>) => Promise<{ status: string; message: string }>;
 
@@ -33,18 +34,6 @@ const limits = {
   ...(option('pids') ? { pids: Number(option('pids')) } : {}),
 };
 const opts = { policy: 'strict', command: ['/bin/true'], stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', ...limits };
-
-/** the same bwrap command line as bench/launch.ts */
-function bwrapArgs(): string[] {
-  const args = ['--unshare-all', '--ro-bind', '/usr', '/usr'];
-  for (const d of ['/bin', '/lib', '/lib64', '/sbin']) {
-    if (!existsSync(d)) continue;
-    const st = lstatSync(d);
-    if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(d), d);
-    else if (st.isDirectory()) args.push('--ro-bind', d, d);
-  }
-  return [...args, '--proc', '/proc', '--dev', '/dev', '/bin/true'];
-}
 
 const library = async (root: string): Promise<() => Promise<void>> => {
   const { run } = (await import(`${root}/dist/src/api.js`)) as { run: RunFn };

@@ -10,16 +10,10 @@
  * A command is split on spaces (no quoting). A command that fails stops the comparison.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { childFaults } from './common.js';
 
 interface Row { label: string; argv: string[]; ms: number[]; faults: number[] }
-
-/** Minor page faults of this process's reaped children so far (cminflt, field 11 of /proc/self/stat). */
-function childFaults(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[8]);
-}
 
 function quantile(values: number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);

@@ -14,7 +14,7 @@
  * the usual, and a start then costs about what it touches.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +23,7 @@ import { run } from '../src/api.js';
 import { prepareRun } from '../src/launch/prepare.js';
 import { launcherPath } from '../src/launch/supervisor.js';
 import { encodePlan } from '../src/launch/wire.js';
+import { bwrapArgs, childFaults } from './common.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(ROOT, 'dist/bin/sandbox.cjs');
@@ -41,29 +42,11 @@ function option(name: string, fallback: number): number {
 const RUNS = option('runs', 30);
 const WARMUP = option('warmup', 3);
 
-/** bwrap with a read-only /usr and the merged-/usr symlinks this host has (or binds where it has dirs). */
-function bwrapArgs(): string[] {
-  const args = ['--unshare-all', '--ro-bind', '/usr', '/usr'];
-  for (const d of ['/bin', '/lib', '/lib64', '/sbin']) {
-    if (!existsSync(d)) continue;
-    const st = lstatSync(d);
-    if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(d), d);
-    else if (st.isDirectory()) args.push('--ro-bind', d, d);
-  }
-  return [...args, '--proc', '/proc', '--dev', '/dev', '/bin/true'];
-}
-
 interface Config {
   label: string;
   once(): Promise<void>;
   /** a child process whose page faults this process can count (not run(): its work is the zygote's) */
   spawned: boolean;
-}
-
-/** Minor page faults of this process's reaped children so far (cminflt, field 11 of /proc/self/stat). */
-function childFaults(): number {
-  const stat = readFileSync('/proc/self/stat', 'latin1');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[8]);
 }
 
 /**
