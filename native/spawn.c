@@ -10,8 +10,10 @@
  * copies nothing. Why not koffi, which the library uses for the syscalls Node lacks: loading it takes
  * ~10 ms, more than this saves; this module loads in under 1 ms.
  *
- * Three functions, no policy:
+ * Four functions, no policy:
  *   pipe()                         → [read end, write end], both close-on-exec
+ *   memfd()                        → an anonymous memory file, close-on-exec (the plan, written before
+ *                                    the spawn, so the launcher finds it whole when it starts)
  *   spawn(file, argv, envp, fds)   → pid; fds[i] becomes the child's fd i, and it has no other fd
  *   wait(pid)                      → the raw wait status (blocks; see src/launch/spawn.ts for when)
  * Failures are thrown as Errors whose code is the errno name (ENOENT…) and whose message names the call.
@@ -28,6 +30,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -121,6 +124,13 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+static napi_value js_memfd(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = memfd_create("sandbox-plan", MFD_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "memfd_create", errno);
+  return int_value(env, fd);
+}
+
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value args[4];
@@ -206,7 +216,7 @@ static napi_value js_wait(napi_env env, napi_callback_info info) {
 __attribute__((visibility("default"))) int32_t node_api_module_get_api_version_v1(void) { return 8; }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
-  static const struct { const char *name; napi_callback cb; } fns[] = {{"pipe", js_pipe}, {"spawn", js_spawn}, {"wait", js_wait}};
+  static const struct { const char *name; napi_callback cb; } fns[] = {{"pipe", js_pipe}, {"memfd", js_memfd}, {"spawn", js_spawn}, {"wait", js_wait}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != 0 ||

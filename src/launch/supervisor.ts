@@ -104,13 +104,11 @@ function spawnLauncher(req: SuperviseRequest, launcher: string, onFailure: (e: u
   if (req.wrapper) {
     for (const k of ['XDG_RUNTIME_DIR', 'DBUS_SESSION_BUS_ADDRESS']) if (process.env[k]) env.push(`${k}=${process.env[k]}`);
   }
-  const child = spawnLauncherProcess(argv, env, req.stdio);
   const withRelay = (plan: LaunchPlan): LaunchPlan => (req.relay?.length
     ? { ...plan, relay: req.relay, ...(req.relayLimit !== undefined ? { relayLimit: req.relayLimit } : {}) }
     : plan);
-  if (!req.beforePlan) {
-    child.sendPlan(encodePlan(withRelay(req.plan)));
-  } else {
+  const child = spawnLauncherProcess(argv, env, req.stdio, req.beforePlan ? null : encodePlan(withRelay(req.plan)));
+  if (req.beforePlan) {
     // The launcher waits for its plan on fd 3; nothing has run yet if this fails.
     req.beforePlan(child.pid).then(
       (plan) => child.sendPlan(encodePlan(withRelay(plan))),

@@ -95,7 +95,7 @@ describe('spawnLauncherProcess', () => {
   test('a launcher that cannot start: LAUNCH_FAILED, no fd left open', () => {
     const before = openFds();
     assert.throws(
-      () => spawnLauncherProcess(['/nonexistent/sandbox-launcher'], [], ['inherit', 'pipe', 'pipe']),
+      () => spawnLauncherProcess(['/nonexistent/sandbox-launcher'], [], ['inherit', 'pipe', 'pipe'], null),
       (e: unknown) => e instanceof SandboxError && e.code === 'LAUNCH_FAILED' && /nonexistent/.test(e.message),
     );
     assert.equal(openFds(), before);
