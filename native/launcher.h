@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <termios.h>
 #include <stddef.h>
 
 #define PLAN_MAGIC 0x31584253u /* "SBX1" little-endian */
@@ -279,6 +280,19 @@ int run_outer(long parent_pid, int check_only, struct prepared_init *prepared);
 int run_zygote(long parent_pid, char *argv_area, size_t argv_len);
 
 /* relay.c: A, when the plan asks for it */
+/* terminal.c (A): the settings of the caller's terminals among fds 0-2, put back after the run */
+struct saved_terminal {
+  int fd;
+  dev_t dev;
+  struct termios tio;
+};
+struct terminals {
+  int n;
+  struct saved_terminal saved[3];
+};
+void terminals_save(struct terminals *t);
+void terminals_restore(const struct terminals *t);
+
 struct relays {
   int read_end[3];  /* A's end of each relayed fd's pipe, -1 if not relayed */
   int write_end[3]; /* the workload's end, until B has it */

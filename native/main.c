@@ -483,6 +483,9 @@ int run_outer(long parent_pid, int check_only, struct prepared_init *prepared) {
 
   struct relays relays;
   relays_open(&plan, &relays);
+  /* before anything of the workload can run (terminal.c) */
+  struct terminals terminals;
+  terminals_save(&terminals);
 
   pid_t pid;
   if (init->pid > 0) {
@@ -525,6 +528,8 @@ int run_outer(long parent_pid, int check_only, struct prepared_init *prepared) {
   int status;
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) fail(STEP_WAIT, errno, 1);
+  /* init is reaped: every process of the sandbox is gone (its pid namespace ended with it) */
+  terminals_restore(&terminals);
   plan_free(&plan);
   free(buf);
   return exit_code_of(status);
