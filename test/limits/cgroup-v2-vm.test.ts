@@ -2,7 +2,9 @@
  * cgroup v2 for real. The host is hybrid (v1 controllers), so the v2 driver is tested inside a VM running
  * Debian's 6.1 kernel with a pure cgroup2 hierarchy (test/vm/harness.ts): the same driver and stale-cleanup tests
  * as on the host, once as root and once as an unprivileged user in a delegated subtree. One boot runs both
- * (about 1.5 minutes under TCG emulation).
+ * (about 1.5 minutes under TCG emulation). The prepared init (test/api/prepared-init.test.ts) runs there too:
+ * on v2 its move into the run's cgroup is a write the kernel checks against the delegation (rootless, the
+ * common ancestor of the zygote's cgroup and the run's must be the user's), which v1 never exercises.
  */
 import test, { before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +16,29 @@ import { runInVm, type VmRun, type VmJobResult } from '../vm/harness.js';
 const REPO = join(fileURLToPath(import.meta.url), '../../../..'); // dist/test/limits/x.js → repo root
 const FILES = ['dist/test/limits/cgroup-driver.test.js', 'dist/test/limits/cgroup-stale.test.js', 'dist/test/vm/guest-exec-v2.js'].join(' ');
 const USER = 'sbxtest';
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+const PREPARED = 'dist/test/api/prepared-init.test.js';
+/** The prepared-init tests that hold rootless (the others mount on the host or switch users: root's). */
+const PREPARED_ROOTLESS = ["a run gets its spare's new namespaces", 'init, its network and its identity are as with a clone', "the workload is in the run's cgroup"];
+/** As root, all but the idmapped binds: the VM's 6.1 kernel cannot idmap its /tmp (tmpfs gained that
+ * in 6.3), and the run says so (`bind /ws0: ... cannot be idmapped`); the host's kernel runs that one. */
+const PREPARED_ROOT = [...PREPARED_ROOTLESS, 'a mount made on the host after the spare was prepared', "as root: the supervisor's supplementary groups", "a process's unused spare"];
+/** Runs the prepared-init tests named, after a marker line, so that their own summary can be checked. */
+const preparedTests = (names: string[]) => [
+  'echo "--- prepared init"',
+  `node --test --test-name-pattern=${JSON.stringify(names.map(escape).join('|'))} ${PREPARED} || rc=1`,
+];
+
+/** The prepared-init run of a job (after preparedTests' marker): each named test passed, nothing failed, no group left. */
+function assertPreparedGreen(job: VmJobResult, names: string[]) {
+  const [, prepared = ''] = job.output.split(/^--- prepared init$/m);
+  const why = `\n--- prepared init output (${job.name}) ---\n${prepared}`;
+  for (const name of names) assert.match(prepared, new RegExp(`^ {4}ok \\d+ - ${escape(name)}[^#\\n]*$`, 'm'), why);
+  assert.match(prepared, new RegExp(`^# pass ${names.length}$`, 'm'), why);
+  assert.match(prepared, /^# fail 0$/m, why);
+  assert.match(prepared, /^leftovers after prepared=\[\]$/m, `run groups left behind${why}`);
+}
 
 function hostUser(name: string) {
   const id = (flag: string) => Number(execFileSync('id', [flag, name], { encoding: 'utf8' }).trim());
@@ -34,6 +59,8 @@ before(async () => {
           // the seccomp kernel tests too: this kernel has IA32 emulation and the x32 ABI, the host does not
           `node --test ${FILES} dist/test/seccomp/kernel-policy.test.js; rc=$?`,
           'echo "leftovers=[$(cd /sys/fs/cgroup/sandbox && ls -d */ 2>/dev/null)]"',
+          ...preparedTests(PREPARED_ROOT),
+          'echo "leftovers after prepared=[$(cd /sys/fs/cgroup/sandbox && ls -d */ 2>/dev/null)]"',
           'exit $rc',
         ].join('\n'),
       },
@@ -46,6 +73,8 @@ before(async () => {
           `node --test ${FILES}; rc=$?`,
           'D=$(dirname "/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)")', // we were evacuated into D/sandbox-supervisor
           'echo "leftovers=[$(cd "$D/sandbox" && ls -d */ 2>/dev/null)]"',
+          ...preparedTests(PREPARED_ROOTLESS),
+          'echo "leftovers after prepared=[$(cd "$D/sandbox" && ls -d */ 2>/dev/null)]"',
           'exit $rc',
         ].join('\n'),
       },
@@ -88,6 +117,7 @@ test('cgroup v2 driver inside the VM, as root', { timeout: 600_000 }, () => {
   const job = run.jobs.find((j) => j.name === 'root')!;
   assert.match(job.output, /^fs=cgroup2fs uid=0$/m, job.output);
   assertGreen(job);
+  assertPreparedGreen(job, PREPARED_ROOT);
   // seccomp on a kernel with the compat ABIs: int $0x80 and x32 numbers are stopped for real
   assert.match(job.output, /^ok \d+ - kernel: i386 `int \$0x80` never reaches a syscall under the filter/m, job.output);
   assert.match(job.output, /^ok \d+ - kernel: x32 syscall numbers are killed/m, job.output);
@@ -98,6 +128,7 @@ test(`cgroup v2 driver inside the VM, as ${USER} in a delegated subtree`, { time
   const uid = hostUser(USER).uid;
   assert.match(job.output, new RegExp(`^fs=cgroup2fs uid=${uid} cgroup=0::/sbxvm-deleg-\\d+$`, 'm'), job.output);
   assertGreen(job);
+  assertPreparedGreen(job, PREPARED_ROOTLESS);
 });
 
 test(`rootless in a non-delegated systemd session: each run gets its own delegated scope (${USER})`, { timeout: 600_000 }, () => {
