@@ -6,9 +6,13 @@
  * The launcher gets fds 0-2 (the workload's stdio, or pipes it relays), 3 (the plan) and 4 (reports),
  * and no other fd. A plan known at the spawn is written first, into a memfd that becomes fd 3: the
  * launcher reads it whole as soon as it starts, instead of waiting for Node to encode and write it
- * after the spawn (~5 ms of every `sandbox exec` went there). A plan that comes later (a systemd
- * scope's run, whose plan needs the scope) goes through a pipe. It is reaped when its report pipe reaches end of stream: fd 4 is close-on-exec in the launcher's processes, so the pipe ends only when the launcher
- * and its init have exited (or the launcher's exec failed) — the wait then returns at once.
+ * after the spawn (in a traced `sandbox exec`, it had waited ~2 ms; too little for bench/compare.ts to
+ * tell from noise). A plan that comes later (a systemd scope's run, whose plan needs the scope) goes
+ * through a pipe. Nothing but the launcher holds the memfd once it runs: ours is closed at the spawn.
+ *
+ * The launcher is reaped when its report pipe reaches end of stream: fd 4 is close-on-exec in the
+ * launcher's processes, so the pipe ends only when the launcher and its init have exited (or the
+ * launcher's exec failed) — the wait then returns at once.
  */
 import { closeSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
