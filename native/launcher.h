@@ -163,6 +163,9 @@ enum report_type {
                          it right after forking the workload, so it also marks the workload's start */
   REPORT_UID = 6,     /* index = the host uid (= gid) the sandbox runs as (with TAG_UID_SLOTS) */
   REPORT_OUTPUT = 7,  /* index = the relayed fd that went past the relay's byte limit; A has killed init */
+  REPORT_CLOCK = 8,   /* step = 1 (B is about to fork the workload) or 2 (B has reaped it); err:index =
+                         CLOCK_MONOTONIC in ns, high:low 32 bits — the workload's wall time, taken where
+                         it happens (the supervisor's clock is the same: no time namespace is made) */
 };
 
 struct report {
@@ -243,6 +246,8 @@ void report_rusage(int32_t maxrss_kib, uint32_t cpu_us);
 void report_setup(uint32_t who, uint32_t cpu_us);
 void report_uid(uint32_t uid);
 void report_output(uint32_t fd);
+void report_clock(uint32_t which, uint64_t ns);
+uint64_t monotonic_ns(void);
 uint32_t own_cpu_us(void);
 _Noreturn void fail(enum step step, int err, uint32_t index);
 

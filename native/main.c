@@ -215,8 +215,12 @@ static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped
   free(source_fds);
   close(syncfd);
 
+  /* The workload's wall time is measured here, at its fork and its reaping: the supervisor learns of
+   * both through a pipe and its event loop, a lag of its own (both could land in one tick). */
+  uint64_t started = monotonic_ns();
   pid_t workload = start_workload(p);
   if (workload < 0) fail(STEP_FORK, errno, 0);
+  report_clock(1, started);
   report_setup(2, own_cpu_us());
 
   /* Reap everything (orphans are reparented to us) until the workload itself exits. */
@@ -224,6 +228,7 @@ static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped
     int status;
     pid_t w = waitpid(-1, &status, 0);
     if (w == workload) {
+      report_clock(2, monotonic_ns());
       report_exit(status);
       struct rusage ru;
       if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {

@@ -30,6 +30,18 @@ void report_setup(uint32_t who, uint32_t cpu_us) { send_report(REPORT_SETUP, who
 void report_uid(uint32_t uid) { send_report(REPORT_UID, STEP_NONE, 0, uid); }
 void report_output(uint32_t fd) { send_report(REPORT_OUTPUT, STEP_NONE, 0, fd); }
 
+/* CLOCK_MONOTONIC in ns (0 if unreadable, which it never is). */
+uint64_t monotonic_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A time taken with monotonic_ns (see REPORT_CLOCK); 0 is not sent: the supervisor keeps its own clock. */
+void report_clock(uint32_t which, uint64_t ns) {
+  if (ns != 0) send_report(REPORT_CLOCK, which, (int32_t)(uint32_t)(ns >> 32), (uint32_t)ns);
+}
+
 /* CPU time this process has used so far (user + system), in microseconds. */
 uint32_t own_cpu_us(void) {
   struct timespec ts;

@@ -42,7 +42,8 @@ export interface Result {
   time: {
     /** CPU time of every process and thread of the workload, ms (the launcher's setup excluded) */
     cpuMs: number | null;
-    /** from the workload's start to its exit, ms */
+    /** from the workload's start to its exit, ms: init's own clock at its fork of the workload and at
+     * its reaping (CLOCK_MONOTONIC); a run the sandbox killed ends when the kill was decided */
     wallMs: number;
     /** where cpuMs comes from: the run's cgroup; getrusage of every process the sandbox's init reaped;
      * or (a killed run without cgroup) the last /proc reading of the CPU-time watchdog (10 ms ticks) */

@@ -137,6 +137,10 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
       exit: null, rusage: null, setupCpuUs: 0, failure: null, killed: null, initPid: null, hostUid: null,
       launcherExitCode: null, launcherSignal: null, wallNs: 0n,
     };
+    // The workload's wall time, on CLOCK_MONOTONIC (process.hrtime's clock): from init's own clock
+    // reports (its fork and its reaping of the workload) where it sent them, which our event loop's
+    // lag does not blur (both reports of a short run can arrive in one tick); else when we learn of it.
+    let forkedAt: bigint | null = null;
     let startedAt: bigint | null = null;
     let endedAt: bigint | null = null;
     const timers: NodeJS.Timeout[] = [];
@@ -177,8 +181,11 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
     // The workload's clocks start when init has forked it: setup is not the workload's time.
     const workloadStarted = (initPid: number) => {
       if (setupGuard) clearTimeout(setupGuard);
-      startedAt = process.hrtime.bigint();
-      if (req.wallTimeMs !== undefined) timers.push(setTimeout(() => kill('wall-time'), req.wallTimeMs));
+      const now = process.hrtime.bigint();
+      startedAt = forkedAt ?? now;
+      // counted from the fork, not from when we heard of it
+      const late = Number(now - startedAt) / 1e6;
+      if (req.wallTimeMs !== undefined) timers.push(setTimeout(() => kill('wall-time'), Math.max(0, req.wallTimeMs - late)));
       for (const w of req.watchdogs ?? []) w.start({ initPid, kill, setupCpuNs: outcome.setupCpuUs * 1000 });
     };
 
@@ -195,8 +202,12 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
       } else if (r.type === 'setup') {
         outcome.setupCpuUs += r.cpuUs;
         if (r.who === 2 && outcome.initPid !== null) workloadStarted(outcome.initPid);
+      } else if (r.type === 'clock') {
+        // 'end': the workload's own end, unless a kill we decided came first (the wall time ends there)
+        if (r.which === 'start') forkedAt = r.ns;
+        else endedAt = endedAt !== null && endedAt < r.ns ? endedAt : r.ns;
       } else if (r.type === 'exit') {
-        endedAt = process.hrtime.bigint();
+        endedAt ??= process.hrtime.bigint();
         outcome.exit = decodeWaitStatus(r.waitStatus);
         req.onWorkloadExit?.();
       } else if (r.type === 'output') {

@@ -83,7 +83,7 @@ export const RELAY = { stdout: 1 << 1, stderr: 1 << 2 } as const;
 /** TAG_RELAY's byte limit when there is none */
 const RELAY_NO_LIMIT = 0xffffffffffffffffn;
 
-export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6, OUTPUT: 7 } as const;
+export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6, OUTPUT: 7, CLOCK: 8 } as const;
 export const REPORT_SIZE = 16;
 
 const RLIM_INFINITY = 0xffffffffffffffffn;
@@ -308,7 +308,9 @@ export type LauncherReport =
   /** the host uid the launcher took from the plan's uid slots */
   | { type: 'uid'; hostUid: number }
   /** a relayed output (fd) went past the relay's limit; the launcher has killed the sandbox */
-  | { type: 'output'; fd: number };
+  | { type: 'output'; fd: number }
+  /** init's CLOCK_MONOTONIC (ns) as it forked the workload ('start') or reaped it ('end') */
+  | { type: 'clock'; which: 'start' | 'end'; ns: bigint };
 
 const STEP_NAMES = new Map<number, StepName>(Object.entries(STEP).map(([k, v]) => [v, k as StepName]));
 
@@ -324,6 +326,7 @@ export function decodeReport(b: Buffer): LauncherReport {
     case REPORT.SETUP: return { type: 'setup', who: step, cpuUs: index };
     case REPORT.UID: return { type: 'uid', hostUid: index };
     case REPORT.OUTPUT: return { type: 'output', fd: index };
+    case REPORT.CLOCK: return { type: 'clock', which: step === 1 ? 'start' : 'end', ns: (BigInt(err >>> 0) << 32n) | BigInt(index) };
     default: return { type: 'error', step: STEP_NAMES.get(step) ?? 'NONE', errno: err, index };
   }
 }

@@ -372,7 +372,7 @@ describe('the zygote protocol', { timeout: 60_000 }, () => {
       assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.EXITED, runId: 2, value: 0 });
       const records = await reports;
       const decoded = Array.from({ length: records.length / REPORT_SIZE }, (_, i) => decodeReport(records.subarray(i * REPORT_SIZE, (i + 1) * REPORT_SIZE)));
-      assert.ok(!decoded.some((r) => r.type === 'error'), JSON.stringify(decoded));
+      assert.ok(!decoded.some((r) => r.type === 'error'), JSON.stringify(decoded, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
       const started = decoded.find((r) => r.type === 'started');
       assert.ok(started && started.type === 'started' && started.initPid !== init, 'an init cloned for the run, not the prepared one');
       assert.ok(!exists(init), 'the prepared init was discarded, and reaped');

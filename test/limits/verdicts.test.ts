@@ -92,6 +92,25 @@ for (const mode of modes()) {
       assert.ok(r.time.wallMs >= 300 && r.time.wallMs <= 310, `wall ${r.time.wallMs} ms`);
     });
 
+    test('a short run\'s wall time is measured where it happens: never below its own CPU time', async () => {
+      // The wall time was taken when the supervisor's event loop heard of the workload's start and
+      // exit, and both reports of a short run could arrive in one tick: `/bin/true` showed 0.12 ms of
+      // wall and 5 ms of CPU. Init's clock reports now bound it. A single-threaded workload's CPU time
+      // fits inside its wall time; rootless, cpuMs is init's rusage of the workload alone (as root,
+      // the cgroup's figure also holds some of the sandbox's teardown, so the check is rootless).
+      for (const command of [['/bin/true'], ['/bin/true'], ['sh', '-c', 'n=0; while [ $n -lt 3000 ]; do n=$((n+1)); done']]) {
+        const r = await exec(mode.user, [], command);
+        assert.equal(r.status, 'OK', r.message);
+        assert.ok(r.time.wallMs > 0, `wall ${r.time.wallMs} ms`);
+        if (!cgroup) {
+          assert.equal(r.time.cpuSource, 'rusage');
+          assert.ok(r.time.wallMs >= r.time.cpuMs!, `${command.join(' ')}: wall ${r.time.wallMs} ms < cpu ${r.time.cpuMs} ms`);
+        }
+      }
+      const slept = await exec(mode.user, [], ['sleep', '0.2']);
+      assert.ok(slept.time.wallMs >= 200, `sleep 0.2: wall ${slept.time.wallMs} ms`);
+    });
+
     test('a run killed at its wall time still reports its CPU time (without a CPU limit)', async () => {
       // rootless without a cgroup, the figure came only from init's report at the workload's exit,
       // which a killed run never sends: cpuMs was null; now /proc is read just before the kill

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildPlan } from '../../src/launch/plan.js';
 import type { LaunchPlan, MountAttr, MountOp } from '../../src/launch/types.js';
-import { checkPlanLimits, encodePlan, sourceTable } from '../../src/launch/wire.js';
+import { checkPlanLimits, decodeReport, encodePlan, REPORT, sourceTable } from '../../src/launch/wire.js';
 import { policy, request } from './fixtures.js';
 
 const MAGIC = Buffer.from('SBX1', 'latin1');
@@ -240,5 +240,23 @@ describe('encodePlan: other shapes', () => {
   test('encoding is deterministic', () => {
     const plan = samplePlan();
     assert.ok(encodePlan(plan).equals(encodePlan(plan)));
+  });
+});
+
+describe('decodeReport: the clock report', () => {
+  // launcher.h REPORT_CLOCK: step 1 or 2, err:index = CLOCK_MONOTONIC ns as high:low 32 bits
+  const record = (step: number, ns: bigint) => {
+    const b = Buffer.alloc(16);
+    b.writeUInt32LE(REPORT.CLOCK, 0);
+    b.writeUInt32LE(step, 4);
+    b.writeUInt32LE(Number(ns >> 32n), 8); // the C side writes the high half into the int32 field
+    b.writeUInt32LE(Number(ns & 0xffffffffn), 12);
+    return b;
+  };
+  test('64-bit times come back whole, the high half read unsigned', () => {
+    for (const ns of [0n, 1n, 0xffffffffn, 0x1_0000_0000n, 123_456_789_012_345n, 0xffff_ffff_ffff_ffffn]) {
+      assert.deepEqual(decodeReport(record(1, ns)), { type: 'clock', which: 'start', ns });
+      assert.deepEqual(decodeReport(record(2, ns)), { type: 'clock', which: 'end', ns });
+    }
   });
 });
