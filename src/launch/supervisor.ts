@@ -181,11 +181,18 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
     // The workload's clocks start when init has forked it: setup is not the workload's time.
     const workloadStarted = (initPid: number) => {
       if (setupGuard) clearTimeout(setupGuard);
-      const now = process.hrtime.bigint();
-      startedAt = forkedAt ?? now;
-      // counted from the fork, not from when we heard of it
-      const late = Number(now - startedAt) / 1e6;
-      if (req.wallTimeMs !== undefined) timers.push(setTimeout(() => kill('wall-time'), Math.max(0, req.wallTimeMs - late)));
+      const began = forkedAt ?? process.hrtime.bigint();
+      startedAt = began;
+      // Counted from the fork, not from when we heard of it; and never a kill before the limit: a
+      // timer may fire up to a millisecond early by our clock (libuv's loop time is whole ms, cached
+      // per iteration), so one that finds time left is set again for the rest.
+      const limit = req.wallTimeMs;
+      const checkWallTime = () => {
+        const left = limit! - Number(process.hrtime.bigint() - began) / 1e6;
+        if (left > 0) timers.push(setTimeout(checkWallTime, Math.ceil(left)));
+        else kill('wall-time');
+      };
+      if (limit !== undefined) checkWallTime();
       for (const w of req.watchdogs ?? []) w.start({ initPid, kill, setupCpuNs: outcome.setupCpuUs * 1000 });
     };
 
