@@ -115,7 +115,7 @@ static int scan(const uint8_t *buf, size_t len, struct counts *n, uint32_t *bad)
       case TAG_ARGV: count = &n->argv; break;
       case TAG_END: if (rlen != 0) return DEC_BAD_RECORD; saw_end = 1; break;
       case TAG_NAMESPACES: case TAG_ID_MAP: case TAG_HOSTNAME:
-      case TAG_ROOT: case TAG_CWD: case TAG_SECCOMP: case TAG_UID_SLOTS: case TAG_RELAY: break;
+      case TAG_ROOT: case TAG_CWD: case TAG_SECCOMP: case TAG_UID_SLOTS: case TAG_RELAY: case TAG_CPU_USAGE: break;
       default: return DEC_UNKNOWN_TAG;
     }
     uint32_t max = (tag == TAG_ARGV || tag == TAG_ENV) ? PLAN_MAX_ARGS : PLAN_MAX_ITEMS;
@@ -161,7 +161,7 @@ static int decode_mount(struct cursor *c, struct mount_entry *m) {
 static int decode_records(const uint8_t *buf, size_t len, struct plan *p, uint32_t *bad) {
   size_t off = 8;
   uint32_t index = 0;
-  int seen[TAG_RELAY + 1] = {0};
+  int seen[TAG_LAST + 1] = {0}; /* scan() refused every other tag */
   while (off < len) {
     uint16_t tag;
     uint32_t rlen;
@@ -255,6 +255,11 @@ static int decode_records(const uint8_t *buf, size_t len, struct plan *p, uint32
         if ((rc = take(&c, &p->relay, 4)) || (rc = take(&c, &p->relay_limit, 8))) break;
         if (p->relay == 0 || p->relay & ~(uint32_t)(RELAY_STDOUT | RELAY_STDERR)) rc = DEC_BAD_VALUE;
         break;
+      case TAG_CPU_USAGE:
+        if ((rc = dup_string(payload, rlen, PLAN_MAX_STRING, &p->cpu_usage))) break;
+        rc = check_host_path(p->cpu_usage);
+        c.p = c.end;
+        break;
       case TAG_END:
         break;
       default:
@@ -317,6 +322,7 @@ void plan_free(struct plan *p) {
   free((void *)p->cwd);
   free((void *)p->root_options);
   free((void *)p->slot_dir);
+  free((void *)p->cpu_usage);
   free_strings(p->cgroup_procs, p->n_cgroup_procs);
   free_strings(p->bind_sources, p->n_bind_sources);
   free_strings(p->env, p->n_env);

@@ -66,6 +66,9 @@ enum plan_tag {
   TAG_RELAY = 16,       /* u32 mask of RELAY_*, u64 byte limit (UINT64_MAX: none): the workload's fd is
                            a pipe of A's, which A copies to its own fd of that number, the two outputs
                            together up to the limit (see relay.c) */
+  TAG_CPU_USAGE = 17,   /* string: the run's cgroup CPU counter (v1 cpuacct.usage, v2 cpu.stat), which init
+                           reads as it reaps the workload: the run's CPU then, before the sandbox's teardown */
+  TAG_LAST = TAG_CPU_USAGE,
 };
 
 enum relay_mask {
@@ -166,6 +169,8 @@ enum report_type {
   REPORT_CLOCK = 8,   /* step = 1 (B is about to fork the workload) or 2 (B has reaped it); err:index =
                          CLOCK_MONOTONIC in ns, high:low 32 bits — the workload's wall time, taken where
                          it happens (the supervisor's clock is the same: no time namespace is made) */
+  REPORT_CPU = 9,     /* with TAG_CPU_USAGE, before EXIT: err:index = the cgroup's CPU time in ns, high:low
+                         32 bits, read by init as it reaped the workload */
 };
 
 struct report {
@@ -232,6 +237,7 @@ struct plan {
   const char *slot_dir;
   uint32_t relay;                        /* RELAY_* mask */
   uint64_t relay_limit;                  /* bytes A copies from both relays together; UINT64_MAX: no limit */
+  const char *cpu_usage;                 /* TAG_CPU_USAGE, or NULL */
 };
 
 /* decode.c */
@@ -247,6 +253,7 @@ void report_setup(uint32_t who, uint32_t cpu_us);
 void report_uid(uint32_t uid);
 void report_output(uint32_t fd);
 void report_clock(uint32_t which, uint64_t ns);
+void report_cpu(uint64_t ns);
 uint64_t monotonic_ns(void);
 uint32_t own_cpu_us(void);
 _Noreturn void fail(enum step step, int err, uint32_t index);

@@ -198,9 +198,33 @@ static int exit_code_of(int status) {
 
 /* B from A's "go" on: in all of the run's namespaces, with its id maps written, in the run's cgroups.
  * syncfd: A's "go" came on it; it reads as hung up once A is gone. */
+/* B: the run's cgroup CPU counter (TAG_CPU_USAGE), opened while the host's /sys is still in view;
+ * -1 without one, or if it cannot be opened (the supervisor then reads the cgroup itself, later). */
+static int open_cpu_counter(const struct plan *p) {
+  return p->cpu_usage ? open(p->cpu_usage, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+}
+
+/* B: the cgroup's CPU time in ns from that counter: v1 cpuacct.usage is ns, v2 cpu.stat starts with
+ * "usage_usec N". 0 if it cannot be read. */
+static uint64_t read_cpu_counter(int fd) {
+  char text[512];
+  ssize_t n = fd < 0 ? -1 : pread(fd, text, sizeof text - 1, 0);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  static const char v2[] = "usage_usec ";
+  int is_v2 = strncmp(text, v2, sizeof v2 - 1) == 0;
+  const char *digits = text + (is_v2 ? sizeof v2 - 1 : 0);
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(digits, &end, 10);
+  if (errno != 0 || end == digits || (*end != '\n' && *end != '\0')) return 0;
+  return is_v2 ? (uint64_t)v * 1000u : (uint64_t)v;
+}
+
 static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped_trees) {
   make_mounts_private();
   int *source_fds = open_bind_sources(p);
+  int cpu_counter = open_cpu_counter(p);
   take_inside_identity(p, syncfd);
   umask(0);
   if (sethostname(p->hostname, strlen(p->hostname)) < 0) fail(STEP_HOSTNAME, errno, 0);
@@ -229,6 +253,10 @@ static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped
     pid_t w = waitpid(-1, &status, 0);
     if (w == workload) {
       report_clock(2, monotonic_ns());
+      /* The run's CPU now, before the sandbox's teardown (init's exit ends the pid, mount and
+       * network namespaces, work the cgroup would also count) is any of it. */
+      uint64_t cpu = read_cpu_counter(cpu_counter);
+      if (cpu != 0) report_cpu(cpu);
       report_exit(status);
       struct rusage ru;
       if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {

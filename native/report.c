@@ -42,6 +42,9 @@ void report_clock(uint32_t which, uint64_t ns) {
   if (ns != 0) send_report(REPORT_CLOCK, which, (int32_t)(uint32_t)(ns >> 32), (uint32_t)ns);
 }
 
+/* The cgroup's CPU time, read by init from the counter it opened (see REPORT_CPU). */
+void report_cpu(uint64_t ns) { send_report(REPORT_CPU, STEP_NONE, (int32_t)(uint32_t)(ns >> 32), (uint32_t)ns); }
+
 /* CPU time this process has used so far (user + system), in microseconds. */
 uint32_t own_cpu_us(void) {
   struct timespec ts;

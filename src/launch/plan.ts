@@ -34,6 +34,8 @@ export interface PlanRequest {
   /** who the workload is on the host: the invoking user (rootless) or a uid slot (root) */
   hostIds: { uid: number; gid: number };
   cgroupProcs: string[];
+  /** the run's cgroup CPU counter, read by init as it reaps the workload */
+  cpuUsageFile?: string | null;
   seccomp: SeccompProgram | null;
   image: PlanImage | null;
   /** rlimits chosen by the limits layer (fallback mechanisms and backstops); they win over policy rlimits */
@@ -272,6 +274,7 @@ export function buildPlan(req: PlanRequest): LaunchPlan {
     argv: req.argv,
     seccomp: req.seccomp,
     uidSlots: req.uidSlots ?? null,
+    ...(req.cpuUsageFile ? { cpuUsageFile: req.cpuUsageFile } : {}),
   };
   // Here, before anything is created: the launcher would refuse it as a malformed plan.
   checkPlanLimits(plan);

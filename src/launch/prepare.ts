@@ -15,7 +15,7 @@ import { hostArch } from '../seccomp/arch.js';
 import { checkTmpfs, parseBind, parseTmpfs, resolveBinds } from './binds.js';
 import { applyImageUser, imageCommand, resolveImage } from './image-run.js';
 import { buildPlan, type PlanRequest } from './plan.js';
-import { RunResources, type Measurements } from './run-resources.js';
+import { RunResources, type CgroupJoin, type Measurements } from './run-resources.js';
 import { checkCommand, checkSpecTypes, checkWorkdir, parseEnv, type RunSpec } from './run-spec.js';
 import { compileForRun, trustedCacheDir } from './seccomp.js';
 import type { Watchdog } from './supervisor.js';
@@ -114,8 +114,8 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   };
   let plan = buildPlan(request);
   const resources = new RunResources(limits, enforcement, cgroupProbe, slots?.LOCK_DIR ?? null);
-  const withCgroup = (cgroupProcs: string[]) => {
-    request = { ...request, cgroupProcs };
+  const withCgroup = (join: CgroupJoin) => {
+    request = { ...request, cgroupProcs: join.procs, cpuUsageFile: join.cpuUsage };
     plan = buildPlan(request);
     return plan;
   };

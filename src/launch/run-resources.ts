@@ -109,6 +109,12 @@ function checkEnforced(cg: RunCgroup, e: Enforcement, limits: LimitSpec): void {
   }
 }
 
+/** What the plan needs of the run's cgroup: the files the launcher joins, and its CPU counter. */
+export interface CgroupJoin {
+  procs: string[];
+  cpuUsage: string | null;
+}
+
 export class RunResources {
   readonly watchdogs: Watchdog[] = [];
   private cgroup: RunCgroup | null = null;
@@ -134,9 +140,9 @@ export class RunResources {
   }
 
   /** Before the launcher starts: the lock directory, and the cgroup unless it comes with a scope. Returns the files the launcher joins. */
-  async acquire(): Promise<string[]> {
+  async acquire(): Promise<CgroupJoin> {
     if (this.lockDir) mkdirSync(this.lockDir, { recursive: true, mode: 0o700 });
-    if (!this.enforcement.cgroup || this.inScope) return [];
+    if (!this.enforcement.cgroup || this.inScope) return { procs: [], cpuUsage: null };
     await sweepStaleOnce();
     const spareOne = takeSpare(this.spareKey);
     if (spareOne) return this.attach(spareOne);
@@ -156,16 +162,16 @@ export class RunResources {
   }
 
   /** In a scope: the run's groups inside the launcher's new scope. Returns the files the launcher joins. */
-  async acquireInScope(launcherPid: number): Promise<string[]> {
+  async acquireInScope(launcherPid: number): Promise<CgroupJoin> {
     const { createScopedRunCgroup } = await import('../host/cgroup/index.js');
     return this.attach(await createScopedRunCgroup(this.runId, this.enforcement.cgroup!, launcherPid));
   }
 
-  private attach(cg: RunCgroup): string[] {
+  private attach(cg: RunCgroup): CgroupJoin {
     this.cgroup = cg;
     checkEnforced(cg, this.enforcement, this.limits);
     this.arm(cg);
-    return [...cg.procsFiles];
+    return { procs: [...cg.procsFiles], cpuUsage: cg.cpuUsageFile };
   }
 
   /** The CPU-time watchdog on the run's clock: its cgroup, or the /proc sum of its process tree. */

@@ -63,6 +63,9 @@ export interface LaunchOutcome {
   exit: { code: number | null; signal: number | null } | null;
   /** max RSS and CPU of every process the sandbox's init reaped (getrusage RUSAGE_CHILDREN) */
   rusage: { maxRssKiB: number; cpuUs: number } | null;
+  /** the run cgroup's CPU time (ns) as init reaped the workload (plans with cpuUsageFile), before the
+   * sandbox's teardown; null when init did not send it (killed with the workload, or no cgroup) */
+  cpuAtExitNs: number | null;
   /** CPU the launcher's own processes spent on setup (µs), not the workload's */
   setupCpuUs: number;
   failure: LaunchFailure | null;
@@ -134,7 +137,7 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
   const zygoteHandle = viaZygote ? await zygoteLauncher(req, launcher) : null;
   return new Promise((resolvePromise, reject) => {
     const outcome: LaunchOutcome = {
-      exit: null, rusage: null, setupCpuUs: 0, failure: null, killed: null, initPid: null, hostUid: null,
+      exit: null, rusage: null, cpuAtExitNs: null, setupCpuUs: 0, failure: null, killed: null, initPid: null, hostUid: null,
       launcherExitCode: null, launcherSignal: null, wallNs: 0n,
     };
     // The workload's wall time, on CLOCK_MONOTONIC (process.hrtime's clock): from init's own clock
@@ -213,6 +216,8 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
         // 'end': the workload's own end, unless a kill we decided came first (the wall time ends there)
         if (r.which === 'start') forkedAt = r.ns;
         else endedAt = endedAt !== null && endedAt < r.ns ? endedAt : r.ns;
+      } else if (r.type === 'cpu') {
+        outcome.cpuAtExitNs = Number(r.ns);
       } else if (r.type === 'exit') {
         endedAt ??= process.hrtime.bigint();
         outcome.exit = decodeWaitStatus(r.waitStatus);

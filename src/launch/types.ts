@@ -77,4 +77,7 @@ export interface LaunchPlan {
    * to relayLimit bytes (set by the supervisor of a spawned launcher, see native/relay.c) */
   relay?: ('stdout' | 'stderr')[];
   relayLimit?: number;
+  /** the run's cgroup CPU counter (v2 cpu.stat, v1 cpuacct.usage): init reads it as it reaps the
+   * workload, so that the figure holds none of the sandbox's teardown */
+  cpuUsageFile?: string;
 }

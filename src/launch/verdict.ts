@@ -22,8 +22,10 @@ function figures(outcome: LaunchOutcome, m: Measurements): Figures {
   const cg = m.cgroup;
   const maxRssBytes = outcome.rusage ? outcome.rusage.maxRssKiB * 1024 : null;
   // Killed runs never report rusage (init dies with the workload): then the /proc watchdog's last reading.
+  // the cgroup's figure as init reaped the workload where it sent it: read later, it would also hold
+  // some of the sandbox's teardown (the end of its namespaces), 1-4 ms on the dev VM
   const cpuMs = cg
-    ? Math.max(0, cg.cpuNs - setupNs) / 1e6
+    ? Math.max(0, (outcome.cpuAtExitNs ?? cg.cpuNs) - setupNs) / 1e6
     : outcome.rusage ? outcome.rusage.cpuUs / 1000 : m.procCpuNs !== null ? m.procCpuNs / 1e6 : null;
   const peak = cg?.memoryPeakBytes ?? null;
   return {

@@ -27,7 +27,7 @@ export function clip(s: string): string {
 
 export const TAG = {
   NAMESPACES: 1, ID_MAP: 3, HOSTNAME: 4, CGROUP_PROCS: 5, BIND_SOURCE: 6, ROOT: 7, MOUNT: 8,
-  RLIMIT: 9, ENV: 10, CWD: 11, ARGV: 12, SECCOMP: 13, END: 14, UID_SLOTS: 15, RELAY: 16,
+  RLIMIT: 9, ENV: 10, CWD: 11, ARGV: 12, SECCOMP: 13, END: 14, UID_SLOTS: 15, RELAY: 16, CPU_USAGE: 17,
 } as const;
 
 export const ROOT_KIND = { TMPFS: 0, IMAGE_RO: 1, IMAGE_OVERLAY: 2 } as const;
@@ -83,7 +83,7 @@ export const RELAY = { stdout: 1 << 1, stderr: 1 << 2 } as const;
 /** TAG_RELAY's byte limit when there is none */
 const RELAY_NO_LIMIT = 0xffffffffffffffffn;
 
-export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6, OUTPUT: 7, CLOCK: 8 } as const;
+export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6, OUTPUT: 7, CLOCK: 8, CPU: 9 } as const;
 export const REPORT_SIZE = 16;
 
 const RLIM_INFINITY = 0xffffffffffffffffn;
@@ -215,6 +215,8 @@ export function encodePlan(plan: LaunchPlan): Buffer {
     const limit = plan.relayLimit === undefined ? RELAY_NO_LIMIT : BigInt(plan.relayLimit);
     w.record(TAG.RELAY, (r) => r.u32(relay).u64(limit));
   }
+  const cpuUsage = plan.cpuUsageFile;
+  if (cpuUsage !== undefined) w.record(TAG.CPU_USAGE, (r) => r.text(cpuUsage));
   return w.finish();
 }
 
@@ -289,6 +291,7 @@ export function checkPlanLimits(plan: LaunchPlan): number {
   size += filesystemSize(plan) + processSize(plan);
   if (plan.uidSlots) size += rec(8 + 4 + planString(plan.uidSlots.lockDir, PLAN_MAX.STRING, 'the uid slot directory'));
   if (plan.relay?.length) size += rec(12);
+  if (plan.cpuUsageFile !== undefined) size += rec(planString(plan.cpuUsageFile, PLAN_MAX.STRING, 'the cgroup CPU counter'));
   size += rec(0); // TAG_END
   // The supervisor may add the output relay's record to the plan after this check.
   if (size + (plan.relay?.length ? 0 : rec(12)) > PLAN_MAX.BYTES) {
@@ -310,7 +313,9 @@ export type LauncherReport =
   /** a relayed output (fd) went past the relay's limit; the launcher has killed the sandbox */
   | { type: 'output'; fd: number }
   /** init's CLOCK_MONOTONIC (ns) as it forked the workload ('start') or reaped it ('end') */
-  | { type: 'clock'; which: 'start' | 'end'; ns: bigint };
+  | { type: 'clock'; which: 'start' | 'end'; ns: bigint }
+  /** the run cgroup's CPU time (ns), read by init as it reaped the workload */
+  | { type: 'cpu'; ns: bigint };
 
 const STEP_NAMES = new Map<number, StepName>(Object.entries(STEP).map(([k, v]) => [v, k as StepName]));
 
@@ -326,6 +331,7 @@ export function decodeReport(b: Buffer): LauncherReport {
     case REPORT.SETUP: return { type: 'setup', who: step, cpuUs: index };
     case REPORT.UID: return { type: 'uid', hostUid: index };
     case REPORT.OUTPUT: return { type: 'output', fd: index };
+    case REPORT.CPU: return { type: 'cpu', ns: (BigInt(err >>> 0) << 32n) | BigInt(index) };
     case REPORT.CLOCK: return { type: 'clock', which: step === 1 ? 'start' : 'end', ns: (BigInt(err >>> 0) << 32n) | BigInt(index) };
     default: return { type: 'error', step: STEP_NAMES.get(step) ?? 'NONE', errno: err, index };
   }

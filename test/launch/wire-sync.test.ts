@@ -16,7 +16,8 @@ function cEnum(prefix: string): Record<string, number> {
   for (const m of header.matchAll(new RegExp(`\\b${prefix}([A-Z0-9_]+)\\s*=\\s*([^,\\n]+),`, 'g'))) {
     const expr = m[2]!.replace(/\/\*.*$/, '').trim();
     const shift = /^1u?\s*<<\s*(\d+)$/.exec(expr);
-    out[m[1]!] = shift ? 1 << Number(shift[1]) : Number(expr);
+    const alias = expr.startsWith(prefix) ? out[expr.slice(prefix.length)] : undefined; // TAG_LAST = TAG_CPU_USAGE
+    out[m[1]!] = shift ? 1 << Number(shift[1]) : alias ?? Number(expr);
   }
   return out;
 }
@@ -28,6 +29,9 @@ function upper(rec: Record<string, number>): Record<string, number> {
 test('plan tags', () => {
   const c = cEnum('TAG_');
   delete c['UNUSED_2'];
+  // TAG_LAST sizes the decoder's table of tags seen: it must be the highest tag
+  assert.equal(c['LAST'], Math.max(...Object.values(TAG)));
+  delete c['LAST'];
   assert.deepEqual(c, { ...TAG });
 });
 test('mount ops', () => assert.deepEqual(cEnum('OP_'), upper(OP)));

@@ -231,10 +231,17 @@ describe('encodePlan: other shapes', () => {
     const p = policy();
     const plans: LaunchPlan[] = [
       samplePlan(),
-      { ...samplePlan(), relay: ['stdout', 'stderr'], relayLimit: 10, uidSlots: { first: 1879048192, count: 65536, lockDir: '/run/sandbox/uid-slots' } },
+      { ...samplePlan(), relay: ['stdout', 'stderr'], relayLimit: 10, uidSlots: { first: 1879048192, count: 65536, lockDir: '/run/sandbox/uid-slots' }, cpuUsageFile: '/sys/fs/cgroup/sandbox/r1/cpu.stat' },
       buildPlan(request({ policy: p, image: { rootfs: '/images/x/rootfs', digest: 'sha256:x', env: ['A=b'], workingDir: '/' } })),
     ];
     for (const plan of plans) assert.equal(checkPlanLimits(plan), encodePlan(plan).length);
+  });
+
+  test('the CPU counter is a record of its own, its path as the payload', () => {
+    const path = '/sys/fs/cgroup/cpuacct/sandbox/r1.2.3/cpuacct.usage';
+    const recs = records(encodePlan({ ...samplePlan(), cpuUsageFile: path }));
+    assert.deepEqual(recs.filter((r) => r.tag === 17).map((r) => r.payload.toString()), [path]);
+    assert.equal(records(encodePlan(samplePlan())).filter((r) => r.tag === 17).length, 0, 'none without one');
   });
 
   test('encoding is deterministic', () => {

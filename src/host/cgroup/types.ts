@@ -66,6 +66,9 @@ export interface RunCgroup {
   readonly paths: string[];
   /** Files the launcher writes its own pid into BEFORE it clones, so that every descendant starts inside. */
   readonly procsFiles: string[];
+  /** The group's CPU counter (v2 cpu.stat, v1 cpuacct.usage; null without cpuacct): the sandbox's init
+   * reads it as it reaps the workload (TAG_CPU_USAGE), before the teardown adds to it. */
+  readonly cpuUsageFile: string | null;
   /** Which limits this cgroup really enforces (false when not requested, or when the kernel cannot enforce it). */
   readonly enforced: { memory: boolean; pids: boolean; cpuCores: boolean };
   /** Decisions and downgrades worth reporting (e.g. "no swap accounting; no swap is active"). */

@@ -109,6 +109,7 @@ class V1RunCgroup implements RunCgroup {
   readonly driver = 'v1' as const;
   readonly path: string;
   readonly procsFiles: string[];
+  readonly cpuUsageFile: string | null;
   private counter: OpenCounter | null = null;
   private lastCpuNs = 0;
   private removing: Promise<void> | null = null;
@@ -123,7 +124,8 @@ class V1RunCgroup implements RunCgroup {
     this.path = leaves.get('memory') ?? paths[0]!;
     this.procsFiles = paths.map((d) => join(d, 'cgroup.procs'));
     const acct = leaves.get('cpuacct');
-    if (openCounter && acct) this.counter = new OpenCounter(join(acct, 'cpuacct.usage'));
+    this.cpuUsageFile = acct ? join(acct, 'cpuacct.usage') : null;
+    if (openCounter && this.cpuUsageFile) this.counter = new OpenCounter(this.cpuUsageFile);
   }
 
   cpuUsageNs(): number {

@@ -160,6 +160,7 @@ class V2RunCgroup implements RunCgroup {
   readonly driver = 'v2' as const;
   readonly paths: string[];
   readonly procsFiles: string[];
+  readonly cpuUsageFile: string;
   private counter: OpenCounter | null = null;
   private lastCpuNs = 0;
   private removing: Promise<void> | null = null;
@@ -172,7 +173,8 @@ class V2RunCgroup implements RunCgroup {
   ) {
     this.paths = [path];
     this.procsFiles = [join(path, 'cgroup.procs')];
-    if (openCounter) this.counter = new OpenCounter(join(path, 'cpu.stat'));
+    this.cpuUsageFile = join(path, 'cpu.stat');
+    if (openCounter) this.counter = new OpenCounter(this.cpuUsageFile);
   }
 
   cpuUsageNs(): number {
