@@ -196,8 +196,6 @@ static int exit_code_of(int status) {
   return 125;
 }
 
-/* B from A's "go" on: in all of the run's namespaces, with its id maps written, in the run's cgroups.
- * syncfd: A's "go" came on it; it reads as hung up once A is gone. */
 /* B: the run's cgroup CPU counter (TAG_CPU_USAGE), opened while the host's /sys is still in view;
  * -1 without one, or if it cannot be opened (the supervisor then reads the cgroup itself, later). */
 static int open_cpu_counter(const struct plan *p) {
@@ -221,6 +219,8 @@ static uint64_t read_cpu_counter(int fd) {
   return is_v2 ? (uint64_t)v * 1000u : (uint64_t)v;
 }
 
+/* B from A's "go" on: in all of the run's namespaces, with its id maps written, in the run's cgroups.
+ * syncfd: A's "go" came on it; it reads as hung up once A is gone. */
 static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped_trees) {
   make_mounts_private();
   int *source_fds = open_bind_sources(p);
