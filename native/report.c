@@ -22,6 +22,11 @@ static void send_report(uint32_t type, uint32_t step, int32_t err, uint32_t inde
   errno = saved;
 }
 
+/* A 64-bit value in a report: its high half in err, its low half in index. */
+static void send_report_u64(uint32_t type, uint32_t step, uint64_t v) {
+  send_report(type, step, (int32_t)(uint32_t)(v >> 32), (uint32_t)v);
+}
+
 void report_error(enum step step, int err, uint32_t index) { send_report(REPORT_ERROR, step, err, index); }
 void report_started(uint32_t init_pid) { send_report(REPORT_STARTED, STEP_NONE, 0, init_pid); }
 void report_exit(int wait_status) { send_report(REPORT_EXIT, STEP_NONE, wait_status, 0); }
@@ -39,11 +44,11 @@ uint64_t monotonic_ns(void) {
 
 /* A time taken with monotonic_ns (see REPORT_CLOCK); 0 is not sent: the supervisor keeps its own clock. */
 void report_clock(uint32_t which, uint64_t ns) {
-  if (ns != 0) send_report(REPORT_CLOCK, which, (int32_t)(uint32_t)(ns >> 32), (uint32_t)ns);
+  if (ns != 0) send_report_u64(REPORT_CLOCK, which, ns);
 }
 
 /* The cgroup's CPU time, read by init from the counter it opened (see REPORT_CPU). */
-void report_cpu(uint64_t ns) { send_report(REPORT_CPU, STEP_NONE, (int32_t)(uint32_t)(ns >> 32), (uint32_t)ns); }
+void report_cpu(uint64_t ns) { send_report_u64(REPORT_CPU, STEP_NONE, ns); }
 
 /* CPU time this process has used so far (user + system), in microseconds. */
 uint32_t own_cpu_us(void) {

@@ -319,6 +319,9 @@ export type LauncherReport =
 
 const STEP_NAMES = new Map<number, StepName>(Object.entries(STEP).map(([k, v]) => [v, k as StepName]));
 
+/** A 64-bit value a report carries as its err (high half, read unsigned) and index (low half) fields. */
+const u64Of = (high: number, low: number): bigint => (BigInt(high >>> 0) << 32n) | BigInt(low);
+
 export function decodeReport(b: Buffer): LauncherReport {
   const type = b.readUInt32LE(0);
   const step = b.readUInt32LE(4);
@@ -331,8 +334,8 @@ export function decodeReport(b: Buffer): LauncherReport {
     case REPORT.SETUP: return { type: 'setup', who: step, cpuUs: index };
     case REPORT.UID: return { type: 'uid', hostUid: index };
     case REPORT.OUTPUT: return { type: 'output', fd: index };
-    case REPORT.CPU: return { type: 'cpu', ns: (BigInt(err >>> 0) << 32n) | BigInt(index) };
-    case REPORT.CLOCK: return { type: 'clock', which: step === 1 ? 'start' : 'end', ns: (BigInt(err >>> 0) << 32n) | BigInt(index) };
+    case REPORT.CPU: return { type: 'cpu', ns: u64Of(err, index) };
+    case REPORT.CLOCK: return { type: 'clock', which: step === 1 ? 'start' : 'end', ns: u64Of(err, index) };
     default: return { type: 'error', step: STEP_NAMES.get(step) ?? 'NONE', errno: err, index };
   }
 }
