@@ -220,8 +220,9 @@ static uint64_t read_cpu_counter(int fd) {
 }
 
 /* B from A's "go" on: in all of the run's namespaces, with its id maps written, in the run's cgroups.
- * syncfd: A's "go" came on it; it reads as hung up once A is gone. */
-static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped_trees) {
+ * syncfd: A's "go" came on it; it reads as hung up once A is gone. cpu_base: B's own CPU time (µs)
+ * when it entered the run's cgroups, so that its setup report counts what the cgroup counted. */
+static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped_trees, uint32_t cpu_base) {
   make_mounts_private();
   int *source_fds = open_bind_sources(p);
   int cpu_counter = open_cpu_counter(p);
@@ -245,7 +246,7 @@ static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped
   pid_t workload = start_workload(p);
   if (workload < 0) fail(STEP_FORK, errno, 0);
   report_clock(1, started);
-  report_setup(2, own_cpu_us());
+  report_setup(2, own_cpu_us() - cpu_base);
 
   /* Reap everything (orphans are reparented to us) until the workload itself exits. */
   for (;;) {
@@ -281,7 +282,7 @@ static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_t
   ssize_t r;
   do r = read(syncfd, &go, 1); while (r < 0 && errno == EINTR);
   if (r != 1) fail(STEP_SYNC, r < 0 ? errno : EPIPE, 0); /* A failed or died: do nothing */
-  init_setup(p, syncfd, idmapped_trees);
+  init_setup(p, syncfd, idmapped_trees, 0); /* cloned by A after A joined the run's cgroups: all of it */
 }
 
 /*
@@ -305,7 +306,8 @@ static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_t
  *   cgroup   its root is the cgroup B is in at the unshare. A moves B into the run's cgroups before
  *            "go", so the workload's cgroup root is the run's own cgroup, as with a clone after A
  *            joined them. Before "go", B only receives its fds and decodes the plan (charged, like
- *            A's own reading of it, to the zygote's cgroup); nothing of the workload's runs.
+ *            A's own reading of it, to the zygote's cgroup: A moves B only once B says it has decoded
+ *            it, so that neither the run's CPU nor its memory holds that); nothing of the workload's runs.
  * Single use: a prepared init serves exactly one run (its spare becomes that run's A) and its
  * namespaces end with it. A spare that is discarded unused (the zygote drops it, or shuts down, or
  * its run's plan does not fit) SIGKILLs and reaps it; one that dies takes it along (its parent-death
@@ -321,8 +323,9 @@ static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_t
 
 /* A -> prepared init, on its socket: RUN with the plan, stdin, stdout, stderr and report fds; then FDS
  * messages with the uid slot's lock (if the plan has uid slots) and the idmapped trees (in mount order),
- * up to HANDOFF_MAX_FDS each; then GO, after the id maps are written and B is in the run's cgroups. */
-enum handoff_kind { HANDOFF_RUN = 1, HANDOFF_FDS = 2, HANDOFF_GO = 3 };
+ * up to HANDOFF_MAX_FDS each; then GO, after the id maps are written and B is in the run's cgroups.
+ * B -> A: DECODED once B has decoded the plan; A moves B into the run's cgroups only after it. */
+enum handoff_kind { HANDOFF_RUN = 1, HANDOFF_FDS = 2, HANDOFF_GO = 3, HANDOFF_DECODED = 4 };
 struct handoff {
   uint32_t kind;
   uint32_t zero;
@@ -333,6 +336,17 @@ struct handoff {
 static int hand_to_init(int sock, uint32_t kind, const int *fds, int n) {
   struct handoff h = {kind, 0};
   return sandbox_send_fds(sock, &h, sizeof h, fds, n);
+}
+
+/* A: wait for a prepared B's DECODED (blocking); -errno, -EPROTO for anything else, -EPIPE if B is gone. */
+static int init_decoded(int sock) {
+  struct handoff h;
+  int fds[HANDOFF_MAX_FDS], n = 0;
+  int r = sandbox_recv_fds(sock, &h, sizeof h, fds, HANDOFF_MAX_FDS, &n);
+  for (int i = 0; i < n; i++) close(fds[i]);
+  if (r < 0) return r;
+  if (r == 0) return -EPIPE;
+  return h.kind == HANDOFF_DECODED && h.zero == 0 && n == 0 ? 0 : -EPROTO;
 }
 
 /* B: the next handoff message (RUN or FDS with 1..max fds, GO with none); anything else fails the run
@@ -384,6 +398,10 @@ static _Noreturn void prepared_init_main(int sock) {
   uint32_t bad_index;
   int rc = plan_decode(buf, len, &plan, &bad_index);
   if (rc != DEC_OK) fail(STEP_DECODE, rc, bad_index);
+  /* From here on B's work is the run's setup: A moves it into the run's cgroups once it reads this, and
+   * init_setup reports B's CPU from here (none is spent while A moves it: B waits for its fds). */
+  uint32_t cpu_at_decoded = own_cpu_us();
+  if ((rc = hand_to_init(s, HANDOFF_DECODED, NULL, 0)) < 0) fail(STEP_SYNC, -rc, 5);
 
   /* What A sends before "go": the uid slot's lock if the plan has slots (A fails the run otherwise),
    * then one tree per idmapped bind (A makes one for each, or fails the run). */
@@ -405,7 +423,7 @@ static _Noreturn void prepared_init_main(int sock) {
   if (have != want) fail(STEP_SYNC, EPROTO, 3);
 
   if (unshare((int)(plan.clone_flags & DEFERRED_NS)) < 0) fail(STEP_CLONE, errno, 1);
-  init_setup(&plan, s, trees);
+  init_setup(&plan, s, trees, cpu_at_decoded);
 }
 
 int prepare_init(struct prepared_init *out) {
@@ -497,8 +515,16 @@ int run_outer(long parent_pid, int check_only, struct prepared_init *prepared) {
   int slot_fd = take_uid_slot(&plan);
   int *idmapped_trees = prepare_idmapped_binds(&plan);
   join_cgroups(&plan, getpid());
-  /* A prepared B must be in the run's cgroups before it does anything of the run: it waits for "go". */
-  if (init->pid > 0) join_cgroups(&plan, init->pid);
+  /* A prepared B must be in the run's cgroups before it does anything of the run: it waits for "go".
+   * Not before it has decoded the plan, though (HANDOFF_DECODED): that is not the run's. */
+  if (init->pid > 0) {
+    if ((rc = init_decoded(init->sock)) < 0) {
+      syscall(SYS_pidfd_send_signal, init->pidfd, SIGKILL, NULL, 0u);
+      waitpid(init->pid, NULL, 0);
+      fail(STEP_SYNC, -rc, 5);
+    }
+    join_cgroups(&plan, init->pid);
+  }
   /* Setup CPU is reported so the supervisor can tell it from the workload's: only what A spends
    * from here on is charged to the run's cgroup. */
   uint32_t cpu_at_join = own_cpu_us();
