@@ -306,8 +306,8 @@ static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_t
  *   cgroup   its root is the cgroup B is in at the unshare. A moves B into the run's cgroups before
  *            "go", so the workload's cgroup root is the run's own cgroup, as with a clone after A
  *            joined them. Before "go", B only receives its fds and decodes the plan (charged, like
- *            A's own reading of it, to the zygote's cgroup: A moves B only once B says it has decoded
- *            it, so that neither the run's CPU nor its memory holds that); nothing of the workload's runs.
+ *            A's own reading of it, to the zygote's cgroup: A moves B only once B says it is ready,
+ *            so that neither the run's CPU nor its memory holds that); nothing of the workload's runs.
  * Single use: a prepared init serves exactly one run (its spare becomes that run's A) and its
  * namespaces end with it. A spare that is discarded unused (the zygote drops it, or shuts down, or
  * its run's plan does not fit) SIGKILLs and reaps it; one that dies takes it along (its parent-death
@@ -324,8 +324,9 @@ static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_t
 /* A -> prepared init, on its socket: RUN with the plan, stdin, stdout, stderr and report fds; then FDS
  * messages with the uid slot's lock (if the plan has uid slots) and the idmapped trees (in mount order),
  * up to HANDOFF_MAX_FDS each; then GO, after the id maps are written and B is in the run's cgroups.
- * B -> A: DECODED once B has decoded the plan; A moves B into the run's cgroups only after it. */
-enum handoff_kind { HANDOFF_RUN = 1, HANDOFF_FDS = 2, HANDOFF_GO = 3, HANDOFF_DECODED = 4 };
+ * B -> A: READY once B has decoded the plan and received those fds, and only waits for GO. A moves B
+ * into the run's cgroups then, as late as it can: its own work until GO overlaps B's decoding. */
+enum handoff_kind { HANDOFF_RUN = 1, HANDOFF_FDS = 2, HANDOFF_GO = 3, HANDOFF_READY = 4 };
 struct handoff {
   uint32_t kind;
   uint32_t zero;
@@ -338,15 +339,15 @@ static int hand_to_init(int sock, uint32_t kind, const int *fds, int n) {
   return sandbox_send_fds(sock, &h, sizeof h, fds, n);
 }
 
-/* A: wait for a prepared B's DECODED (blocking); -errno, -EPROTO for anything else, -EPIPE if B is gone. */
-static int init_decoded(int sock) {
+/* A: wait for a prepared B's READY (blocking); -errno, -EPROTO for anything else, -EPIPE if B is gone. */
+static int init_ready(int sock) {
   struct handoff h;
   int fds[HANDOFF_MAX_FDS], n = 0;
   int r = sandbox_recv_fds(sock, &h, sizeof h, fds, HANDOFF_MAX_FDS, &n);
   for (int i = 0; i < n; i++) close(fds[i]);
   if (r < 0) return r;
   if (r == 0) return -EPIPE;
-  return h.kind == HANDOFF_DECODED && h.zero == 0 && n == 0 ? 0 : -EPROTO;
+  return h.kind == HANDOFF_READY && h.zero == 0 && n == 0 ? 0 : -EPROTO;
 }
 
 /* B: the next handoff message (RUN or FDS with 1..max fds, GO with none); anything else fails the run
@@ -398,10 +399,6 @@ static _Noreturn void prepared_init_main(int sock) {
   uint32_t bad_index;
   int rc = plan_decode(buf, len, &plan, &bad_index);
   if (rc != DEC_OK) fail(STEP_DECODE, rc, bad_index);
-  /* From here on B's work is the run's setup: A moves it into the run's cgroups once it reads this, and
-   * init_setup reports B's CPU from here (none is spent while A moves it: B waits for its fds). */
-  uint32_t cpu_at_decoded = own_cpu_us();
-  if ((rc = hand_to_init(s, HANDOFF_DECODED, NULL, 0)) < 0) fail(STEP_SYNC, -rc, 5);
 
   /* What A sends before "go": the uid slot's lock if the plan has slots (A fails the run otherwise),
    * then one tree per idmapped bind (A makes one for each, or fails the run). */
@@ -413,17 +410,22 @@ static _Noreturn void prepared_init_main(int sock) {
     if (plan.mounts[i].attrs & ATTR_IDMAP) want++;
   }
   uint32_t next_mount = 0;
-  while (init_receive(s, fds, (int)(want - have), &n) == HANDOFF_FDS) {
+  while (have < want) {
+    if (init_receive(s, fds, (int)(want - have), &n) != HANDOFF_FDS) fail(STEP_SYNC, EPROTO, 3);
     for (int i = 0; i < n; i++, have++) {
       if (have == 0 && plan.slot_count > 0) continue; /* the lock: held open until B exits, like A's */
       while (!(plan.mounts[next_mount].attrs & ATTR_IDMAP)) next_mount++;
       trees[next_mount++] = fds[i];
     }
   }
-  if (have != want) fail(STEP_SYNC, EPROTO, 3);
+  /* From here on B's work is the run's setup: A moves it into the run's cgroups once it reads READY,
+   * while B waits for GO (spending nothing), and init_setup reports B's CPU from here. */
+  uint32_t cpu_at_ready = own_cpu_us();
+  if ((rc = hand_to_init(s, HANDOFF_READY, NULL, 0)) < 0) fail(STEP_SYNC, -rc, 5);
+  if (init_receive(s, fds, 0, &n) != HANDOFF_GO) fail(STEP_SYNC, EPROTO, 3);
 
   if (unshare((int)(plan.clone_flags & DEFERRED_NS)) < 0) fail(STEP_CLONE, errno, 1);
-  init_setup(&plan, s, trees, cpu_at_decoded);
+  init_setup(&plan, s, trees, cpu_at_ready);
 }
 
 int prepare_init(struct prepared_init *out) {
@@ -515,16 +517,6 @@ int run_outer(long parent_pid, int check_only, struct prepared_init *prepared) {
   int slot_fd = take_uid_slot(&plan);
   int *idmapped_trees = prepare_idmapped_binds(&plan);
   join_cgroups(&plan, getpid());
-  /* A prepared B must be in the run's cgroups before it does anything of the run: it waits for "go".
-   * Not before it has decoded the plan, though (HANDOFF_DECODED): that is not the run's. */
-  if (init->pid > 0) {
-    if ((rc = init_decoded(init->sock)) < 0) {
-      syscall(SYS_pidfd_send_signal, init->pidfd, SIGKILL, NULL, 0u);
-      waitpid(init->pid, NULL, 0);
-      fail(STEP_SYNC, -rc, 5);
-    }
-    join_cgroups(&plan, init->pid);
-  }
   /* Setup CPU is reported so the supervisor can tell it from the workload's: only what A spends
    * from here on is charged to the run's cgroup. */
   uint32_t cpu_at_join = own_cpu_us();
@@ -579,6 +571,16 @@ int run_outer(long parent_pid, int check_only, struct prepared_init *prepared) {
     fail(STEP_ID_MAP, err, which);
   }
   report_started((uint32_t)pid);
+  /* A prepared B must be in the run's cgroups before it does anything of the run: it waits for "go".
+   * Not while it decodes the plan, though (it says READY once it has): that is not the run's. */
+  if (init->pid > 0) {
+    if ((rc = init_ready(init->sock)) < 0) {
+      syscall(SYS_pidfd_send_signal, init->pidfd, SIGKILL, NULL, 0u);
+      waitpid(pid, NULL, 0);
+      fail(STEP_SYNC, -rc, 5);
+    }
+    join_cgroups(&plan, pid);
+  }
   if (init->pid > 0 ? (rc = hand_to_init(init->sock, HANDOFF_GO, NULL, 0)) < 0 : write(sync[1], "g", 1) != 1)
     fail(STEP_SYNC, init->pid > 0 ? -rc : errno, 2);
   report_setup(1, own_cpu_us() - cpu_at_join);

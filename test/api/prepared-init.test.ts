@@ -165,7 +165,7 @@ describe('runs through a prepared init', { timeout: 120_000 }, () => {
     // The run's CPU is its cgroup's, less the setup the launcher reports. A moved the prepared init into
     // the run's cgroups while it might still be decoding the plan, whose CPU then counted as the
     // workload's (+13-17 ms with this 1.2 MB environment); reported whole as setup, what it spent
-    // before the move went missing instead (-1 to -3 ms). A now moves it once it has decoded the plan.
+    // before the move went missing instead (-1 to -3 ms). A now moves it once it is ready (plan decoded).
     assert.equal(process.geteuid!(), 0, 'this test runs as root (CI does): the figure is the cgroup\'s');
     const program = join(dirs.path, 'selfcpu');
     const cc = spawnSync('cc', ['-O1', '-o', program, '-x', 'c', '-'], {
