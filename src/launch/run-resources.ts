@@ -10,7 +10,7 @@ import { SandboxError } from '../errors.js';
 import type { CgroupLimits, CgroupProbe, CgroupStats, RunCgroup } from '../host/cgroup/index.js';
 import { CpuTimeWatchdog } from '../limits/cpu-watchdog.js';
 import type { Enforcement } from '../limits/mechanisms.js';
-import { ProcCpuAtKill, processTreeCpuNs } from '../limits/proc-cpu.js';
+import { CpuAtKill, processTreeCpuNs } from '../limits/proc-cpu.js';
 import type { LimitSpec } from '../limits/spec.js';
 import { stopCgroupNow } from '../limits/stop-now.js';
 import type { Watchdog } from './supervisor.js';
@@ -20,9 +20,10 @@ export interface Measurements {
   cgroupDriver: 'v2' | 'v1' | null;
   /** every leaf directory of the run's cgroup (removed by release()) */
   cgroupPaths: string[];
-  /** the /proc reading (ns) at the kill, for killed runs without a cgroup: the CPU-time watchdog's, or
-   * without a CPU limit, ProcCpuAtKill's */
-  procCpuNs: number | null;
+  /** the run's CPU clock (ns, setup excluded) as last read: at the kill, for a run that was killed (the
+   * CPU-time watchdog's reading, or without a CPU limit CpuAtKill's); on the cgroup's clock when the
+   * run has one, else from /proc. Null when nothing was read. */
+  cpuAtKillNs: number | null;
 }
 
 let staleSwept = false;
@@ -120,7 +121,7 @@ export class RunResources {
   private cgroup: RunCgroup | null = null;
   private cpuWatchdog: CpuTimeWatchdog | null = null;
   /** no cgroup and no CPU limit: the /proc figure when the run is killed */
-  private cpuAtKill: ProcCpuAtKill | null = null;
+  private cpuAtKill: CpuAtKill | null = null;
   private readonly runId = newRunId();
 
   constructor(
@@ -176,13 +177,13 @@ export class RunResources {
 
   /** The CPU-time watchdog on the run's clock: its cgroup, or the /proc sum of its process tree. */
   private arm(cg: RunCgroup | null): void {
-    if (this.limits.cpuTimeMs === undefined) {
-      if (!cg) this.watchdogs.push(this.cpuAtKill = new ProcCpuAtKill());
-      return;
-    }
     const clock = this.enforcement.cpuClock === 'cgroup' && cg
       ? { usedNs: () => cg.cpuUsageNs() }
       : { usedNs: (initPid: number) => processTreeCpuNs(initPid) };
+    if (this.limits.cpuTimeMs === undefined) {
+      this.watchdogs.push(this.cpuAtKill = new CpuAtKill(clock));
+      return;
+    }
     const parallelism = Math.min(this.limits.cpus ?? Infinity, availableParallelism());
     // When the budget is gone, stop the sandbox at once (its init, through the cgroup that proves it is
     // still ours): that is immediate, while the launcher's teardown takes a few context switches.
@@ -197,7 +198,8 @@ export class RunResources {
       cgroup: cg ? await cg.stats() : null,
       cgroupDriver: cg?.driver ?? null,
       cgroupPaths: cg ? [...cg.paths] : [],
-      procCpuNs: this.enforcement.cpuClock === 'proc' ? (this.cpuWatchdog?.lastUsedNs ?? null) : (this.cpuAtKill?.lastUsedNs ?? null),
+      // on the figure's own clock only: a cgroup without cpuacct (v1) is not read at the kill
+      cpuAtKillNs: cg && this.enforcement.cpuClock !== 'cgroup' ? null : (this.cpuWatchdog ?? this.cpuAtKill)?.lastUsedNs ?? null,
     };
   }
 

@@ -22,17 +22,20 @@ function figures(outcome: LaunchOutcome, m: Measurements): Figures {
   const cg = m.cgroup;
   const maxRssBytes = outcome.rusage ? outcome.rusage.maxRssKiB * 1024 : null;
   // Killed runs never report rusage (init dies with the workload): then the /proc watchdog's last reading.
-  // the cgroup's figure as init reaped the workload where it sent it: read later, it would also hold
-  // some of the sandbox's teardown (the end of its namespaces), 1-4 ms on the dev VM
-  const cpuMs = cg
-    ? Math.max(0, (outcome.cpuAtExitNs ?? cg.cpuNs) - setupNs) / 1e6
-    : outcome.rusage ? outcome.rusage.cpuUs / 1000 : m.procCpuNs !== null ? m.procCpuNs / 1e6 : null;
+  // With a cgroup: its counter as init reaped the workload, where init sent it; for a killed run, as it
+  // was read at the kill. Read afterwards, it would also hold some of the sandbox's teardown (the end
+  // of its namespaces), 1-4 ms on the dev VM. Without one: init's rusage, or the /proc reading at a kill.
+  const cpuNs = cg
+    ? outcome.cpuAtExitNs !== null ? outcome.cpuAtExitNs - setupNs
+      : outcome.killed !== null && m.cpuAtKillNs !== null ? m.cpuAtKillNs : cg.cpuNs - setupNs
+    : outcome.rusage ? outcome.rusage.cpuUs * 1000 : m.cpuAtKillNs;
+  const cpuMs = cpuNs === null ? null : Math.max(0, cpuNs) / 1e6;
   const peak = cg?.memoryPeakBytes ?? null;
   return {
     time: {
       cpuMs: cpuMs === null ? null : Math.round(cpuMs * 1000) / 1000,
       wallMs: Math.round(Number(outcome.wallNs) / 1000) / 1000,
-      cpuSource: cg ? (m.cgroupDriver === 'v2' ? 'cgroup-v2' : 'cgroup-v1') : outcome.rusage ? 'rusage' : m.procCpuNs !== null ? 'proc' : 'none',
+      cpuSource: cg ? (m.cgroupDriver === 'v2' ? 'cgroup-v2' : 'cgroup-v1') : outcome.rusage ? 'rusage' : m.cpuAtKillNs !== null ? 'proc' : 'none',
       setupCpuMs: outcome.setupCpuUs / 1000,
     },
     memory: {

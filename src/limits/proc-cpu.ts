@@ -35,14 +35,19 @@ function children(pid: number): number[] {
 }
 
 /**
- * Without a cgroup and without a CPU limit, the CPU figure of a run comes from its init's getrusage
- * report when the workload exits; a run that is killed (wall time, output, abort) has no such report.
- * This reads the /proc figure just before the kill instead (`lastUsedNs`, setup excluded).
+ * A run without a CPU limit has no watchdog reading its CPU clock, and a run that is killed (wall
+ * time, output, abort) gets no figure from its init, which reports one only when the workload exits
+ * (its rusage; with a cgroup, the cgroup's counter before the teardown). This reads the run's clock
+ * just before the kill instead (`lastUsedNs`, setup excluded): the cgroup's counter, or without one
+ * the /proc sum of the process tree. Read later, the cgroup's figure would also hold the sandbox's
+ * teardown; the wall time ends at the kill as well.
  */
-export class ProcCpuAtKill {
+export class CpuAtKill {
   lastUsedNs: number | null = null;
   private initPid = 0;
   private setupNs = 0;
+
+  constructor(private readonly clock: { usedNs(initPid: number): number }) {}
 
   start(ctx: { initPid: number; setupCpuNs: number }): void {
     this.initPid = ctx.initPid;
@@ -54,7 +59,7 @@ export class ProcCpuAtKill {
   beforeKill(): void {
     if (this.initPid === 0) return; // killed during setup: no workload yet
     try {
-      this.lastUsedNs = Math.max(0, processTreeCpuNs(this.initPid) - this.setupNs);
+      this.lastUsedNs = Math.max(0, this.clock.usedNs(this.initPid) - this.setupNs);
     } catch { /* gone already */ }
   }
 }

@@ -58,7 +58,7 @@ test('init reads the run\'s CPU counter as it reaps the workload, v1 and v2 text
   }
 });
 
-test('the Result\'s cpuMs is the counter as init read it, less the setup, not the later reading', async () => {
+test('the Result\'s cpuMs is the counter as init read it (or as read at a kill), less the setup, not the later reading', async () => {
   const prepared = await prepareRun({ command: ['true'] }); // no side effects before acquire()
   const outcome: LaunchOutcome = {
     exit: { code: 0, signal: null }, rusage: null, cpuAtExitNs: 9_000_000, setupCpuUs: 2_000, failure: null, killed: null,
@@ -68,8 +68,13 @@ test('the Result\'s cpuMs is the counter as init read it, less the setup, not th
     cpuNs: 12_000_000, memoryPeakBytes: 1 << 20, memoryPeakSource: 'memory.peak' as const, oomKilled: false, oomKillCount: 0,
     pidsPeak: 1, pidsLimitHits: 0, cpuThrottledPeriods: null,
   };
-  const m = { cgroup, cgroupDriver: 'v2' as const, cgroupPaths: ['/sys/fs/cgroup/x'], procCpuNs: null };
+  const m = { cgroup, cgroupDriver: 'v2' as const, cgroupPaths: ['/sys/fs/cgroup/x'], cpuAtKillNs: null };
   assert.equal(outcomeToResult(outcome, prepared, m, false).time.cpuMs, 7);
-  // without init's figure (a killed run): the cgroup's own
-  assert.equal(outcomeToResult({ ...outcome, cpuAtExitNs: null }, prepared, m, false).time.cpuMs, 10);
+  // a killed run (init sends nothing): the counter as read at the kill, setup already excluded
+  const killed: LaunchOutcome = { ...outcome, exit: null, cpuAtExitNs: null, killed: 'wall-time' };
+  assert.equal(outcomeToResult(killed, prepared, { ...m, cpuAtKillNs: 8_500_000 }, false).time.cpuMs, 8.5);
+  // ... and where nothing read it then, the cgroup's figure read afterwards
+  assert.equal(outcomeToResult(killed, prepared, m, false).time.cpuMs, 10);
+  // a reading the CPU-time watchdog made mid-run is not the figure of a run that was not killed
+  assert.equal(outcomeToResult({ ...outcome, cpuAtExitNs: null }, prepared, { ...m, cpuAtKillNs: 1_000_000 }, false).time.cpuMs, 10);
 });
