@@ -40,7 +40,8 @@ export interface Result {
   killReason: 'wall-time' | 'cpu-time' | 'output' | 'memory' | 'aborted' | 'setup-time' | null;
   error: { code: ResultErrorCode; step?: string; errno?: string } | null;
   time: {
-    /** CPU time of every process and thread of the workload, ms (the launcher's setup excluded) */
+    /** CPU time of every process and thread of the workload, ms (the launcher's setup excluded): up to
+     * its exit, or for a killed run up to the kill */
     cpuMs: number | null;
     /** from the workload's start to its exit, ms: init's own clock at its fork of the workload and at
      * its reaping (CLOCK_MONOTONIC); a run the sandbox killed ends when the kill was decided */
