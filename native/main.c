@@ -197,7 +197,11 @@ static int exit_code_of(int status) {
 }
 
 /* B: the run's cgroup CPU counter (TAG_CPU_USAGE), opened while the host's /sys is still in view;
- * -1 without one, or if it cannot be opened (the supervisor then reads the cgroup itself, later). */
+ * -1 without one, or if it cannot be opened (the supervisor then reads the cgroup itself, later).
+ * Opened before B takes the inside identity (as root, B is still the unmapped host root here, with no
+ * capability over host files): a path from the supervisor's plan, read-only, not followed through a
+ * final symlink. The workload never holds it: it is close-on-exec (the workload's execve drops it) and
+ * B is not dumpable, so its fds cannot be taken from /proc. A statistics file gives nothing but a number. */
 static int open_cpu_counter(const struct plan *p) {
   return p->cpu_usage ? open(p->cpu_usage, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
 }

@@ -175,7 +175,8 @@ export class RunResources {
     return { procs: [...cg.procsFiles], cpuUsage: cg.cpuUsageFile };
   }
 
-  /** The CPU-time watchdog on the run's clock: its cgroup, or the /proc sum of its process tree. */
+  /** The run's CPU clock (its cgroup, or the /proc sum of its process tree) and who reads it: the CPU-time
+   * watchdog, or without a CPU limit CpuAtKill, at a kill only. */
   private arm(cg: RunCgroup | null): void {
     const clock = this.enforcement.cpuClock === 'cgroup' && cg
       ? { usedNs: () => cg.cpuUsageNs() }

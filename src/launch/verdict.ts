@@ -17,18 +17,24 @@ const SIGXFSZ = constants.signals.SIGXFSZ;
 
 type Figures = Pick<Result, 'time' | 'memory'>;
 
-function figures(outcome: LaunchOutcome, m: Measurements): Figures {
+/**
+ * The workload's CPU time (ns, the launcher's setup excluded). With a cgroup: its counter as init
+ * reaped the workload, where init sent it; for a killed run (init sends nothing), as read at the kill.
+ * Read afterwards, it would also hold some of the sandbox's teardown (the end of its namespaces), 1-4 ms
+ * on the dev VM. Without a cgroup: init's rusage, or for a killed run the /proc reading at the kill.
+ */
+function workloadCpuNs(outcome: LaunchOutcome, m: Measurements): number | null {
   const setupNs = outcome.setupCpuUs * 1000;
+  if (!m.cgroup) return outcome.rusage ? outcome.rusage.cpuUs * 1000 : m.cpuAtKillNs;
+  if (outcome.cpuAtExitNs !== null) return outcome.cpuAtExitNs - setupNs;
+  if (outcome.killed !== null && m.cpuAtKillNs !== null) return m.cpuAtKillNs;
+  return m.cgroup.cpuNs - setupNs;
+}
+
+function figures(outcome: LaunchOutcome, m: Measurements): Figures {
   const cg = m.cgroup;
   const maxRssBytes = outcome.rusage ? outcome.rusage.maxRssKiB * 1024 : null;
-  // Killed runs never report rusage (init dies with the workload): then the /proc watchdog's last reading.
-  // With a cgroup: its counter as init reaped the workload, where init sent it; for a killed run, as it
-  // was read at the kill. Read afterwards, it would also hold some of the sandbox's teardown (the end
-  // of its namespaces), 1-4 ms on the dev VM. Without one: init's rusage, or the /proc reading at a kill.
-  const cpuNs = cg
-    ? outcome.cpuAtExitNs !== null ? outcome.cpuAtExitNs - setupNs
-      : outcome.killed !== null && m.cpuAtKillNs !== null ? m.cpuAtKillNs : cg.cpuNs - setupNs
-    : outcome.rusage ? outcome.rusage.cpuUs * 1000 : m.cpuAtKillNs;
+  const cpuNs = workloadCpuNs(outcome, m);
   const cpuMs = cpuNs === null ? null : Math.max(0, cpuNs) / 1e6;
   const peak = cg?.memoryPeakBytes ?? null;
   return {

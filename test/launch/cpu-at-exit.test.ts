@@ -8,32 +8,18 @@
  * with that report the Result's cpuMs is made of it, not of the cgroup's later reading.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { prepareRun } from '../../src/launch/prepare.js';
 import type { LaunchOutcome } from '../../src/launch/supervisor.js';
 import { outcomeToResult } from '../../src/launch/verdict.js';
-import { decodeReport, encodePlan, REPORT_SIZE, type LauncherReport } from '../../src/launch/wire.js';
-import { LAUNCHER, tempDirFor } from '../helpers/cli.js';
+import { encodePlan } from '../../src/launch/wire.js';
+import { tempDirFor } from '../helpers/cli.js';
+import { runLauncher } from '../helpers/launcher.js';
 
 const dir = tempDirFor(null, 'sbx-cpu-at-exit-');
 after(() => dir.cleanup());
-
-function launch(plan: Buffer): Promise<{ code: number | null; reports: LauncherReport[] }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(LAUNCHER, ['--parent-pid', String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    (child.stdio[4] as NodeJS.ReadableStream).on('data', (c: Buffer) => chunks.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const all = Buffer.concat(chunks);
-      resolve({ code, reports: Array.from({ length: all.length / REPORT_SIZE }, (_, i) => decodeReport(all.subarray(i * REPORT_SIZE, (i + 1) * REPORT_SIZE))) });
-    });
-    (child.stdio[3] as NodeJS.WritableStream).end(plan);
-  });
-}
 
 test('init reads the run\'s CPU counter as it reaps the workload, v1 and v2 text alike, and reports it before the exit', async () => {
   const prepared = await prepareRun({ policy: 'strict', command: ['/bin/true'] });
@@ -42,7 +28,7 @@ test('init reads the run\'s CPU counter as it reaps the workload, v1 and v2 text
     for (const [text, ns] of [['123456789012\n', 123456789012n], ['usage_usec 4242\nuser_usec 4000\nsystem_usec 242\n', 4242000n]] as const) {
       const counter = join(dir.path, 'counter');
       writeFileSync(counter, text, { mode: 0o644 });
-      const r = await launch(encodePlan({ ...prepared.plan, cpuUsageFile: counter }));
+      const r = await runLauncher(encodePlan({ ...prepared.plan, cpuUsageFile: counter }));
       assert.equal(r.code, 0, JSON.stringify(r.reports, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
       const kinds = r.reports.map((x) => x.type).filter((t) => t === 'clock' || t === 'cpu' || t === 'exit');
       assert.deepEqual(kinds, ['clock', 'clock', 'cpu', 'exit'], 'start, end, the counter, then the exit');
@@ -50,7 +36,7 @@ test('init reads the run\'s CPU counter as it reaps the workload, v1 and v2 text
     }
     // a counter that cannot be read as one: no figure (the supervisor reads the cgroup itself)
     writeFileSync(join(dir.path, 'bad'), 'usage_usec many\n', { mode: 0o644 });
-    const bad = await launch(encodePlan({ ...prepared.plan, cpuUsageFile: join(dir.path, 'bad') }));
+    const bad = await runLauncher(encodePlan({ ...prepared.plan, cpuUsageFile: join(dir.path, 'bad') }));
     assert.equal(bad.code, 0);
     assert.ok(!bad.reports.some((x) => x.type === 'cpu'));
   } finally {

@@ -6,34 +6,21 @@
  * real launcher (--check-plan: decode and exit), so no privilege is needed.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { SandboxError } from '../../src/errors.js';
 import { buildPlan } from '../../src/launch/plan.js';
 import type { LaunchPlan, MountOp } from '../../src/launch/types.js';
-import { checkPlanLimits, decodeReport, DECODE_ERROR, encodePlan, PLAN_MAX } from '../../src/launch/wire.js';
+import { checkPlanLimits, DECODE_ERROR, encodePlan, PLAN_MAX } from '../../src/launch/wire.js';
 import { request } from '../unit/fixtures.js';
-import { LAUNCHER } from '../helpers/cli.js';
+import { runLauncher } from '../helpers/launcher.js';
 
 /** The launcher's verdict on a plan: null (accepted) or its decode error. */
-function launcherDecodes(plan: Buffer): Promise<number | null> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(LAUNCHER, ['--check-plan'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
-    let stderr = '';
-    const reports: Buffer[] = [];
-    child.stderr!.on('data', (c) => { stderr += c; });
-    (child.stdio[4] as NodeJS.ReadableStream).on('data', (c: Buffer) => reports.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) return resolve(null);
-      const r = decodeReport(Buffer.concat(reports));
-      if (code !== 125 || r.type !== 'error' || r.step !== 'DECODE') return reject(new Error(`launcher: exit ${code}, ${JSON.stringify(r)}: ${stderr}`));
-      resolve(r.errno);
-    });
-    const input = child.stdio[3] as NodeJS.WritableStream;
-    input.on('error', () => {});
-    input.end(plan);
-  });
+async function launcherDecodes(plan: Buffer): Promise<number | null> {
+  const { code, reports, stderr } = await runLauncher(plan, ['--check-plan']);
+  if (code === 0) return null;
+  const r = reports[0];
+  if (code !== 125 || r?.type !== 'error' || r.step !== 'DECODE') throw new Error(`launcher: exit ${code}, ${JSON.stringify(r)}: ${stderr}`);
+  return r.errno;
 }
 
 const base = (): LaunchPlan => buildPlan(request());

@@ -18,6 +18,7 @@ import {
   decodeReport, decodeZygoteEvent, encodePlan, encodeZygoteRequest, REPORT_SIZE, ZYGOTE_EVENT, ZYGOTE_OP, ZYGOTE_RECORD_SIZE, type ZygoteEvent,
 } from '../../src/launch/wire.js';
 import { LAUNCHER } from '../helpers/cli.js';
+import { decodeReports } from '../helpers/launcher.js';
 
 const EPROTO = 71;
 const EEXIST = 17;
@@ -84,6 +85,16 @@ function runFds(planFd: number): { fds: number[]; reports: number; close(): void
     reports: reportRead,
     close: () => { closeSync(devNull); closeSync(reportWrite); },
   };
+}
+
+/** Hand the zygote run `id` with a plan the launcher refuses ("not a plan", in a memfd as the library's are). */
+function sendGarbageRun(z: Zygote, id: number): void {
+  const planFd = memfd('test-plan');
+  writeSync(planFd, Buffer.from('not a plan'), 0, 10, 0);
+  const run = runFds(planFd);
+  send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, id), run.fds);
+  run.close();
+  closeSync(planFd);
 }
 
 function readAll(fd: number): Promise<Buffer> {
@@ -254,38 +265,21 @@ describe('the zygote protocol', { timeout: 60_000 }, () => {
   test('after a run ends, the next run is handed to a spare forked in advance, which holds nothing else', async () => {
     const z = startZygote();
     try {
-      const garbage = () => {
-        const planFd = memfd('test-plan');
-        writeSync(planFd, Buffer.from('not a plan'), 0, 10, 0);
-        return planFd;
-      };
-      const first = garbage();
-      const run1 = runFds(first);
-      send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, 1), run1.fds);
-      run1.close();
-      closeSync(first);
+      sendGarbageRun(z, 1);
       assert.equal((await z.next()).type, ZYGOTE_EVENT.FORKED);
       assert.equal((await z.next()).type, ZYGOTE_EVENT.EXITED);
       const spare = await waitForSpare(z.child.pid!);
       await waitForPreparedInit(spare);
       const held = openFds(spare).map((fd) => readlinkSync(`/proc/${spare}/fd/${fd}`).replace(/\[\d+\]$/, ''));
       assert.deepEqual(held.sort(), ['anon_inode:[pidfd]', 'socket:', 'socket:'], 'the spare holds its own socket, and its prepared init\'s socket and pidfd');
-      const second = garbage();
-      const run2 = runFds(second);
-      send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, 2), run2.fds);
-      run2.close();
-      closeSync(second);
+      sendGarbageRun(z, 2);
       assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.FORKED, runId: 2, value: spare }, 'run 2 is the spare');
       assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.EXITED, runId: 2, value: 125 << 8 });
       // a spare killed by someone: the next run is forked instead, and works the same
       const next = await waitForSpare(z.child.pid!);
       process.kill(next, 'SIGKILL');
       await until(() => !childrenOf(z.child.pid!).includes(next));
-      const third = garbage();
-      const run3 = runFds(third);
-      send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, 3), run3.fds);
-      run3.close();
-      closeSync(third);
+      sendGarbageRun(z, 3);
       const forked = await z.next();
       assert.equal(forked.type, ZYGOTE_EVENT.FORKED);
       assert.notEqual(forked.value, next);
@@ -299,12 +293,7 @@ describe('the zygote protocol', { timeout: 60_000 }, () => {
   test("a spare's prepared init: new namespaces but mount and cgroup, no id map, one fd; discarded, it leaves nothing", async () => {
     const z = startZygote();
     const garbageRun = async (id: number) => {
-      const planFd = memfd('test-plan');
-      writeSync(planFd, Buffer.from('not a plan'), 0, 10, 0);
-      const run = runFds(planFd);
-      send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, id), run.fds);
-      run.close();
-      closeSync(planFd);
+      sendGarbageRun(z, id);
       assert.equal((await z.next()).type, ZYGOTE_EVENT.FORKED);
       assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.EXITED, runId: id, value: 125 << 8 });
     };
@@ -349,12 +338,7 @@ describe('the zygote protocol', { timeout: 60_000 }, () => {
     await prepared.acquire();
     const z = startZygote();
     try {
-      const garbage = memfd('test-plan');
-      writeSync(garbage, Buffer.from('not a plan'), 0, 10, 0);
-      const run1 = runFds(garbage);
-      send(z, encodeZygoteRequest(ZYGOTE_OP.RUN, 1), run1.fds);
-      run1.close();
-      closeSync(garbage);
+      sendGarbageRun(z, 1);
       assert.equal((await z.next()).type, ZYGOTE_EVENT.FORKED);
       assert.equal((await z.next()).type, ZYGOTE_EVENT.EXITED);
       const spare = await waitForSpare(z.child.pid!);
@@ -371,7 +355,7 @@ describe('the zygote protocol', { timeout: 60_000 }, () => {
       assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.FORKED, runId: 2, value: spare });
       assert.deepEqual(await z.next(), { type: ZYGOTE_EVENT.EXITED, runId: 2, value: 0 });
       const records = await reports;
-      const decoded = Array.from({ length: records.length / REPORT_SIZE }, (_, i) => decodeReport(records.subarray(i * REPORT_SIZE, (i + 1) * REPORT_SIZE)));
+      const decoded = decodeReports(records);
       assert.ok(!decoded.some((r) => r.type === 'error'), JSON.stringify(decoded, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
       const started = decoded.find((r) => r.type === 'started');
       assert.ok(started && started.type === 'started' && started.initPid !== init, 'an init cloned for the run, not the prepared one');
