@@ -1,9 +1,11 @@
 /**
  * Policy resolution (src/policy/load.ts): built-ins, `extends` chains (relative to the extending
  * file), the implicit base `default`, cycles and depth, seccomp replaced as a whole, invalid JSON.
- * Schema error messages are in schema-errors.test.ts.
+ * Schema error messages are in schema-errors.test.ts. The shipped policies' texts, as the build
+ * validated them, are not validated again (and the validator is not even loaded for them).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,6 +14,7 @@ import { SandboxError, type SandboxErrorCode } from '../../src/errors.js';
 import { buildPlan } from '../../src/launch/plan.js';
 import { builtinPolicyNames, loadPolicy } from '../../src/policy/load.js';
 import { policiesDir } from '../../src/policy/paths.js';
+import { VALIDATED_AT_BUILD } from '../../src/policy/validated-at-build.js';
 import { hostFacts } from '../unit/fixtures.js';
 
 const POLICIES = policiesDir();
@@ -296,5 +299,39 @@ describe('loading the same policy again (remembered per process)', () => {
     const second = loadPolicy('strict');
     assert.notEqual(second.policy.filesystem.tmp.size, '1k');
     assert.ok(!second.policy.filesystem.binds.some((b) => b.target === '/x'));
+  });
+});
+
+describe('the shipped policies, validated by the build', () => {
+  /** Loads `refs` in a fresh Node (nothing else has loaded the validator there); whether it was loaded. */
+  function validatorLoadedFor(refs: string[]): boolean {
+    const load = new URL('../../src/policy/load.js', import.meta.url).href;
+    const script = `import { createRequire } from 'node:module';
+      const { loadPolicy } = await import(${JSON.stringify(load)});
+      for (const ref of ${JSON.stringify(refs)}) loadPolicy(ref);
+      const cache = createRequire(import.meta.url).cache;
+      console.log(JSON.stringify(Object.keys(cache).some((k) => k.endsWith('/policy-validator.cjs'))));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as boolean;
+  }
+
+  test('every shipped policy is among the texts the build validated', () => {
+    const shipped = builtinPolicyNames().map((n) => readFileSync(join(POLICIES, `${n}.json`), 'utf8'));
+    assert.deepEqual(shipped.filter((t) => !VALIDATED_AT_BUILD.has(t)), []);
+    assert.equal(VALIDATED_AT_BUILD.size, shipped.length);
+  });
+
+  test('loading them does not load the validator; any other text does, even a valid copy with one change', () => {
+    assert.equal(validatorLoadedFor(builtinPolicyNames()), false);
+    const edited = write('shipped/strict-edited.json', readFileSync(join(POLICIES, 'strict.json'), 'utf8').replace('"name": "strict"', '"name": "strict2"'));
+    assert.equal(validatorLoadedFor([edited]), true);
+  });
+
+  test('a shipped text with one invalid change is refused', () => {
+    const text = readFileSync(join(POLICIES, 'strict.json'), 'utf8');
+    const doc = JSON.parse(text) as Record<string, unknown>;
+    const file = write('shipped/strict-invalid.json', JSON.stringify({ ...doc, hostname: 'not a label' }, null, 2));
+    refused(() => loadPolicy(file), 'POLICY_INVALID', /\/hostname: must be a host name label/);
   });
 });
