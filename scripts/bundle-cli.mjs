@@ -2,12 +2,13 @@
 // Bundles the CLI (dist/src/cli/main.js, after tsc and postbuild) into dist/bin/sandbox-cli.cjs, installs
 // the loader as dist/bin/sandbox.cjs (the package's bin), and records V8's code cache by running one
 // representative command with SANDBOX_WRITE_CODE_CACHE=1 (see the end of this file).
-// Large third-party packages that `sandbox exec`'s usual run does not use go to side files,
-// read only when one of them is first used (see SIDE_FILES below).
+// What `sandbox exec`'s usual run does not use is in other files, each read only when first used:
+// large third-party packages (SIDE_FILES below), the rest of our own code (OWN_BUNDLES) and the policy
+// validator.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -88,9 +89,8 @@ rmSync(resolve(bin, 'sandbox-cli.cjs.v8cache'), { force: true });
  * `sandbox exec`'s usual run does not need live in side files. Each is built from its packages alone
  * (so they share their own dependencies, as in one bundle) and exports each package as a getter that
  * runs the package's code on first use. In the main bundle each import of one of them becomes
- * `require('./<side file>').<name>`, run when the importing module is first loaded. Only our own
- * code lives in the main bundle, so none of our classes (SandboxError…) is duplicated. Deep imports
- * (ajv/dist/runtime/*, used by the precompiled policy validator) are small and stay there.
+ * `require('./<side file>').<name>`, run when the importing module is first loaded. Our own code is
+ * never in them, so none of our classes (SandboxError…) is duplicated.
  *  - sandbox-vendor.cjs (~430 KB): ajv's compiler, tar, sigstore, fzstd, cli-progress, used only by
  *    the image code and `sandbox policy`.
  *  - sandbox-yargs.cjs: yargs, with its help renderer (cliui, wrap-ansi, string-width…), ~190 KB.
@@ -154,16 +154,106 @@ const common = {
   minifySyntax: true,
   // ASCII output (esbuild escapes the rest), so the loader can read it as latin1: a one-byte string, no UTF-8 decoding.
   charset: 'ascii',
+  // import() of another bundle becomes a require() (the loader's vm.Script has no dynamic import)
+  supported: { 'dynamic-import': false },
   // ESM's import.meta.url → the file's own URL (paths are found relative to it)
   define: { 'import.meta.url': '__sandbox_bundle_url' },
   banner: { js: "const __sandbox_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
 };
-await build({
-  ...common,
-  entryPoints: [resolve(root, 'dist/src/cli/main.js')],
-  outfile: resolve(bin, 'sandbox-cli.cjs'),
-  plugins: [toSideFiles],
-});
+/**
+ * Our own code that `sandbox exec`'s usual run does not use lives in bundles of its own, each read only
+ * when first used (~5 ms of every start for the ~240 KB, bench/README.md): the file → the module
+ * whose dynamic import starts it. Every module is in exactly one bundle — the main one
+ * (sandbox-cli.cjs) first, then these in this order — so no class (SandboxError…) or module state
+ * is ever duplicated. A bundle that imports a module of another one gets it from that bundle's
+ * `__sbx` table: the module's exports, initialised on first use (esbuild's require() of a bundled ES
+ * module), so a module the main bundle runs lazily stays lazy. The main bundle is in require()'s
+ * cache under its own name (the loader puts it there), so the other bundles' require() finds the
+ * running one.
+ */
+const OWN_BUNDLES = {
+  'sandbox-seccomp.cjs': 'dist/src/seccomp/index.js', // the seccomp generator: runs when its cache misses
+  'sandbox-image.cjs': 'dist/src/image/index.js', // runs from an image (--image)
+  'sandbox-commands.cjs': 'dist/src/cli/yargs-cli.js', // every command line but exec's usual one, through yargs
+};
+const MAIN = { file: 'sandbox-cli.cjs', entry: resolve(root, 'dist/src/cli/main.js') };
+const bundles = [MAIN, ...Object.entries(OWN_BUNDLES).map(([file, entry]) => ({ file, entry: resolve(root, entry) }))];
+const keyOf = (path) => relative(resolve(root, 'dist'), path);
+
+/** A relative import resolved as esbuild would; `kept(path, kind)` says whether this build bundles it. */
+function relativeImports(kept) {
+  return {
+    name: 'own-bundles',
+    setup(b) {
+      b.onResolve({ filter: /^\./ }, async (args) => {
+        if (args.pluginData === 'own-bundles') return undefined;
+        const r = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'own-bundles' });
+        if (r.errors.length > 0 || r.external) return r.errors.length > 0 ? { errors: r.errors } : r;
+        return kept(r.path, args.kind) ?? undefined;
+      });
+    },
+  };
+}
+
+/** Which bundle each module is in, and which modules each bundle must hand to the others. */
+async function partition() {
+  const owner = new Map();
+  const wanted = new Map(bundles.map((x) => [x.file, new Set()]));
+  const entries = new Map(bundles.map((x) => [x.entry, x.file]));
+  for (const bundle of bundles) {
+    const r = await build({
+      ...common, entryPoints: [bundle.entry], write: false, metafile: true, outfile: resolve(bin, bundle.file),
+      plugins: [toSideFiles, relativeImports((path, kind) => {
+        const other = entries.get(path) ?? owner.get(path);
+        if (other === undefined || other === bundle.file) return null;
+        if (entries.has(path) && bundle === MAIN && kind !== 'dynamic-import') {
+          throw new Error(`bundle-cli: ${keyOf(path)} is imported statically by the main bundle: it would be read at every start`);
+        }
+        if (!entries.has(path)) wanted.get(other).add(path);
+        return { path, external: true };
+      })],
+    });
+    for (const input of Object.keys(r.metafile.inputs)) {
+      const path = resolve(root, input);
+      if (!owner.has(path)) owner.set(path, bundle.file);
+    }
+  }
+  return { owner, wanted, entries };
+}
+
+const { owner, wanted, entries } = await partition();
+for (const bundle of bundles) {
+  const table = [...wanted.get(bundle.file)].map((path) => `  ${JSON.stringify(keyOf(path))}: () => require(${JSON.stringify(path)}),`);
+  await build({
+    ...common,
+    stdin: {
+      contents: [
+        `// generated by scripts/bundle-cli.mjs: ${keyOf(bundle.entry)}, and the modules of this bundle that others import`,
+        bundle === MAIN ? `import ${JSON.stringify(bundle.entry)};` : `export * from ${JSON.stringify(bundle.entry)};`,
+        `export const __sbx = {\n${table.join('\n')}\n};`,
+      ].join('\n'),
+      resolveDir: root,
+      sourcefile: bundle.file,
+    },
+    outfile: resolve(bin, bundle.file),
+    plugins: [toSideFiles, relativeImports((path) => {
+      const other = entries.get(path) ?? owner.get(path);
+      if (other === undefined || other === bundle.file) return null;
+      if (entries.has(path)) return { path: `./${other}`, external: true };
+      return { path: `${other}:${keyOf(path)}`, namespace: 'other-bundle', pluginData: { file: other, key: keyOf(path) } };
+    }), {
+      name: 'other-bundle',
+      setup(b) {
+        b.onResolve({ filter: /^\.\/sandbox-[a-z]+\.cjs$/ }, (args) => ({ path: args.path, external: true }));
+        b.onLoad({ filter: /.*/, namespace: 'other-bundle' }, (args) => ({
+          contents: `module.exports = require('./${args.pluginData.file}').__sbx[${JSON.stringify(args.pluginData.key)}]();`,
+          loader: 'js',
+          resolveDir: bin,
+        }));
+      },
+    }],
+  });
+}
 // The loader compiles the bundle as one function, as Node's CommonJS loader would: wrap it here, once,
 // so that each start compiles the file's text as read, not a copy joined to the wrapper at run time.
 // (The entry's hashbang goes: it is not JavaScript inside a function.)

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /*
- * The `sandbox` executable: loads the bundled CLI (sandbox-cli.cjs, one file made by esbuild from
- * dist/src/cli/main.js; it require()s sandbox-vendor.cjs only for the image and policy commands) with
- * V8's code cache made at build time, so a start does not parse and compile some hundred modules again. A cache that does not fit this Node (version or flags) is rejected by V8
- * and the bundle is simply compiled. With SANDBOX_WRITE_CODE_CACHE=1 (the build does this once) the
+ * The `sandbox` executable: loads the bundled CLI (sandbox-cli.cjs, made by esbuild from
+ * dist/src/cli/main.js with what `sandbox exec`'s usual run needs; it require()s the other bundles —
+ * sandbox-commands.cjs, sandbox-image.cjs, sandbox-vendor.cjs… — when their code is first used, see
+ * scripts/bundle-cli.mjs) with V8's code cache made at build time, so a start does not parse and
+ * compile some hundred modules again. A cache that does not fit this Node (version or flags) is
+ * rejected by V8 and the bundle is simply compiled. With SANDBOX_WRITE_CODE_CACHE=1 (the build does this once) the
  * cache is written when the process exits, so it also holds the functions that run used.
  */
 'use strict';
@@ -31,4 +33,7 @@ if (process.env.SANDBOX_WRITE_CODE_CACHE === '1') {
 const mod = new Module(file, module);
 mod.filename = file;
 mod.paths = Module._nodeModulePaths(__dirname);
+// The bundles of the rest of our code (sandbox-commands.cjs…) take modules from this one by require()ing
+// it: from the cache, this very instance (a second copy would run the CLI again).
+Module._cache[file] = mod;
 script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, __dirname);

@@ -5,7 +5,9 @@
  * and the V8 code cache that the loader hands to V8 with the bundle.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { Script } from 'node:vm';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -50,6 +52,37 @@ describe('CLI entry points', () => {
     const r = await cli(['policy', 'check', '--json', join(ROOT, 'policies/seccomp/strict.json')]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(JSON.parse(r.stdout));
+  });
+
+  describe('the bundles of the CLI are read when their code is first needed', () => {
+    /** The bundle files (dist/bin/*.cjs) the CLI require()d for `args`, and its output. */
+    function bundlesRead(args: string[]): { files: string[]; stdout: string } {
+      const hook = `const Module = require('node:module'); const { basename } = require('node:path'); const seen = [];
+        const load = Module._load;
+        Module._load = function (request, ...rest) { if (request.endsWith('.cjs')) seen.push(basename(request)); return load.call(this, request, ...rest); };
+        process.on('exit', () => require('node:fs').writeSync(2, 'BUNDLES ' + JSON.stringify(seen) + '\\n'));`;
+      const dir = mkdtempSync(join(tmpdir(), 'sbx-bundles-'));
+      try {
+        writeFileSync(join(dir, 'hook.cjs'), hook);
+        const r = spawnSync(process.execPath, ['-r', join(dir, 'hook.cjs'), join(ROOT, 'dist/bin/sandbox.cjs'), ...args], { encoding: 'utf8', cwd: tmpdir() });
+        assert.equal(r.status, 0, r.stderr);
+        const line = /^BUNDLES (.*)$/m.exec(r.stderr);
+        assert.ok(line, r.stderr);
+        return { files: (JSON.parse(line[1]!) as string[]).filter((f) => f !== 'sandbox.cjs' && f !== 'hook.cjs'), stdout: r.stdout };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+
+    test('exec\'s usual run: the main bundle alone (the rest of our code, yargs and the policy validator stay unread)', () => {
+      assert.deepEqual(bundlesRead(['exec', '--policy', 'strict', '--', '/bin/true']).files, []);
+    });
+
+    test('--help: the commands bundle and yargs; the commands bundle uses the running main bundle, not a second copy', () => {
+      const r = bundlesRead(['--help']);
+      assert.deepEqual([...new Set(r.files)].sort(), ['sandbox-cli.cjs', 'sandbox-commands.cjs', 'sandbox-yargs.cjs']);
+      assert.equal(r.stdout.match(/^Commands:$/gm)?.length, 1, r.stdout);
+    });
   });
 
   test('exec --json: a Result larger than a pipe buffer arrives whole', async () => {
