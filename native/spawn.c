@@ -10,12 +10,15 @@
  * copies nothing. Why not koffi, which the library uses for the syscalls Node lacks: loading it takes
  * ~10 ms, more than this saves; this module loads in under 1 ms.
  *
- * Four functions, no policy:
+ * Five functions, no policy:
  *   pipe()                         → [read end, write end], both close-on-exec
  *   memfd()                        → an anonymous memory file, close-on-exec (the plan, written before
  *                                    the spawn, so the launcher finds it whole when it starts)
  *   spawn(file, argv, envp, fds)   → pid; fds[i] becomes the child's fd i, and it has no other fd
  *   wait(pid)                      → the raw wait status (blocks; see src/launch/spawn.ts for when)
+ *   readPipe(fd, onChunk)          → reads the blocking pipe `fd` on a thread of its own until its end,
+ *                                    closes it, and hands onChunk each chunk (a Buffer) on the event
+ *                                    loop, then null (src/launch/native-pipe-reader.ts says why)
  * Failures are thrown as Errors whose code is the errno name (ENOENT…) and whose message names the call.
  *
  * The Node-API declarations below are the few this file uses, with the signatures of Node's ABI-stable
@@ -25,6 +28,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -51,6 +55,22 @@ napi_status napi_create_array_with_length(napi_env, size_t, napi_value *);
 napi_status napi_set_element(napi_env, napi_value, uint32_t, napi_value);
 napi_status napi_set_named_property(napi_env, napi_value, const char *, napi_value);
 napi_status napi_throw_error(napi_env, const char *, const char *);
+typedef struct napi_threadsafe_function__ *napi_threadsafe_function;
+typedef void (*napi_finalize)(napi_env, void *, void *);
+typedef void (*napi_threadsafe_function_call_js)(napi_env, napi_value, void *, void *);
+enum { napi_tsfn_release = 0 };  /* napi_threadsafe_function_release_mode */
+enum { napi_tsfn_blocking = 1 }; /* napi_threadsafe_function_call_mode */
+napi_status napi_create_threadsafe_function(napi_env, napi_value, napi_value, napi_value, size_t, size_t, void *, napi_finalize, void *,
+                                            napi_threadsafe_function_call_js, napi_threadsafe_function *);
+napi_status napi_call_threadsafe_function(napi_threadsafe_function, void *, int);
+napi_status napi_release_threadsafe_function(napi_threadsafe_function, int);
+napi_status napi_create_string_utf8(napi_env, const char *, size_t, napi_value *);
+napi_status napi_create_buffer_copy(napi_env, size_t, const void *, void **, napi_value *);
+napi_status napi_get_null(napi_env, napi_value *);
+napi_status napi_get_undefined(napi_env, napi_value *);
+napi_status napi_call_function(napi_env, napi_value, napi_value, size_t, const napi_value *, napi_value *);
+napi_status napi_typeof(napi_env, napi_value, int *);
+enum { napi_function = 7 }; /* napi_valuetype */
 
 /* Bounds on what a caller may pass: far above a launcher's command line, far below trouble. */
 #define MAX_STRINGS 4096
@@ -213,10 +233,102 @@ static napi_value js_wait(napi_env env, napi_callback_info info) {
   return int_value(env, status);
 }
 
+/* readPipe: one chunk as read, handed from the reader's thread to the event loop; n <= 0 is the end. */
+struct chunk {
+  ssize_t n;
+  char data[4096];
+};
+
+struct reader {
+  int fd;
+  napi_threadsafe_function tsfn;
+};
+
+/* On the event loop: onChunk(Buffer), or onChunk(null) at the end. env is NULL when Node is tearing
+ * the function down (the process is exiting): then only the chunk is freed. */
+static void deliver_chunk(napi_env env, napi_value on_chunk, void *context, void *data) {
+  (void)context;
+  struct chunk *c = data;
+  napi_value arg, recv;
+  if (env && (c->n > 0 ? napi_create_buffer_copy(env, (size_t)c->n, c->data, NULL, &arg) : napi_get_null(env, &arg)) == 0 &&
+      napi_get_undefined(env, &recv) == 0)
+    napi_call_function(env, recv, on_chunk, 1, &arg, NULL);
+  free(c);
+}
+
+/* The reader's thread: blocking reads until the end of the stream or an error (the end either way,
+ * as for any pipe of ours), each handed over in order; then the fd is closed. */
+static void *read_until_end(void *arg) {
+  struct reader *r = arg;
+  for (;;) {
+    struct chunk *c = malloc(sizeof *c);
+    if (!c) break; /* cannot hand anything over: end the stream as if it had ended */
+    do c->n = read(r->fd, c->data, sizeof c->data);
+    while (c->n < 0 && errno == EINTR);
+    ssize_t n = c->n;
+    /* blocking: waits while the loop is behind, so chunks are never dropped; fails only once Node is
+     * closing the function (the process exits), when nothing needs them any more */
+    if (napi_call_threadsafe_function(r->tsfn, c, napi_tsfn_blocking) != 0) {
+      free(c);
+      break;
+    }
+    if (n <= 0) break;
+  }
+  close(r->fd);
+  napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
+  free(r);
+  return NULL;
+}
+
+/* Why a thread of its own and not fs.read: fs.read blocks one of libuv's pool threads, and the first
+ * pool call of a process starts all four of them (~2 ms of a CLI start on the dev VM, where nothing
+ * else uses the pool); node:net reads on the loop itself but costs far more to load. */
+static napi_value js_read_pipe(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2], name;
+  int32_t fd;
+  int type;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != 0 || argc != 2 || napi_get_value_int32(env, args[0], &fd) != 0 || fd < 0 ||
+      napi_typeof(env, args[1], &type) != 0 || type != napi_function) {
+    napi_throw_error(env, "EINVAL", "readPipe(fd, onChunk)");
+    return NULL;
+  }
+  struct reader *r = malloc(sizeof *r);
+  if (!r) return throw_errno(env, "readPipe", ENOMEM);
+  r->fd = fd;
+  /* a queue of 16 chunks (64 KB) at most: the thread waits for the loop beyond that */
+  if (napi_create_string_utf8(env, "sandbox.readPipe", NAPI_AUTO_LENGTH, &name) != 0 ||
+      napi_create_threadsafe_function(env, args[1], NULL, name, 16, 1, NULL, NULL, NULL, deliver_chunk, &r->tsfn) != 0) {
+    free(r);
+    napi_throw_error(env, "ERRNO", "readPipe: cannot create a thread-safe function");
+    return NULL;
+  }
+  /* The thread takes no signal (they stay the main thread's: Node's handlers), and needs little stack. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t thread;
+  int err = pthread_create(&thread, &attr, read_until_end, r);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (err) {
+    napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
+    free(r);
+    return throw_errno(env, "pthread_create", err);
+  }
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  return undefined;
+}
+
 __attribute__((visibility("default"))) int32_t node_api_module_get_api_version_v1(void) { return 8; }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
-  static const struct { const char *name; napi_callback cb; } fns[] = {{"pipe", js_pipe}, {"memfd", js_memfd}, {"spawn", js_spawn}, {"wait", js_wait}};
+  static const struct { const char *name; napi_callback cb; } fns[] = {{"pipe", js_pipe}, {"memfd", js_memfd}, {"spawn", js_spawn}, {"wait", js_wait}, {"readPipe", js_read_pipe}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != 0 ||

@@ -8,7 +8,7 @@ import type { Readable, Writable } from 'node:stream';
 import { decodeWaitStatus } from './wire.js';
 
 /** Where a launcher's reports arrive: its report pipe's chunks, then 'close' at end of stream (a
- * net.Socket, or a PoolThreadReader). */
+ * net.Socket, or a NativePipeReader). */
 export interface ReportStream {
   on(event: 'data', cb: (chunk: Buffer) => void): unknown;
   on(event: 'close', cb: () => void): unknown;

@@ -21,7 +21,7 @@ import { SandboxError } from '../errors.js';
 import { packageRoot } from '../policy/paths.js';
 import { launcherExit, stdioFd, type LauncherHandle } from './launcher-process.js';
 import { pipeSocket } from './pipe-socket.js';
-import { PoolThreadReader } from './pool-thread-reader.js';
+import { NativePipeReader } from './native-pipe-reader.js';
 import type { StdioSlot } from './supervisor.js';
 
 export interface SpawnModule {
@@ -29,6 +29,7 @@ export interface SpawnModule {
   memfd(): number;
   spawn(file: string, argv: string[], envp: string[], fds: number[]): number;
   wait(pid: number): number;
+  readPipe(fd: number, onChunk: (chunk: Buffer | null) => void): void;
 }
 
 /** native/spawn.c, loaded on first use (exported for its tests) */
@@ -137,7 +138,7 @@ export function spawnLauncherProcess(argv: string[], env: string[], slots: [Stdi
     for (const fd of theirs) closeSync(fd);
   }
 
-  const reports = PoolThreadReader.available() ? new PoolThreadReader(reportFd) : pipeSocket(reportFd, 'read');
+  const reports = new NativePipeReader(reportFd);
   let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   const waiting: ((code: number | null, signal: NodeJS.Signals | null) => void)[] = [];
   reports.on('close', () => {

@@ -5,11 +5,14 @@
  * are errors with the errno's name; and a launcher that cannot start leaves no fd behind.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { ROOT } from '../helpers/cli.js';
 import { run } from '../../src/api.js';
 import { SandboxError } from '../../src/errors.js';
-import { PoolThreadReader } from '../../src/launch/pool-thread-reader.js';
+import { NativePipeReader } from '../../src/launch/native-pipe-reader.js';
 import { spawnLauncherProcess, spawnModule } from '../../src/launch/spawn.js';
 
 /** Everything the child writes to the pipe it got, and its wait status. */
@@ -114,34 +117,68 @@ describe('spawnLauncherProcess', () => {
   });
 });
 
-describe('PoolThreadReader', () => {
-  test('chunks in order, then close; the fd is closed, and the next reader may start', async () => {
+describe('NativePipeReader', () => {
+  test('chunks in order, then close; the fd is closed', async () => {
     const [r, w] = spawnModule().pipe();
-    assert.equal(PoolThreadReader.available(), true);
-    const reader = new PoolThreadReader(r);
-    assert.equal(PoolThreadReader.available(), false, 'one at a time');
+    const reader = new NativePipeReader(r);
     const chunks: Buffer[] = [];
     reader.on('data', (c: Buffer) => chunks.push(c));
     const closed = new Promise<void>((resolve) => reader.on('close', resolve));
-    const payload = Buffer.from(Array.from({ length: 10000 }, (_, i) => i % 251));
+    const payload = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 251));
     writeSync(w, payload.subarray(0, 5000));
     await new Promise((resolve) => setTimeout(resolve, 20));
-    writeSync(w, payload.subarray(5000));
+    // more than the reader's queue holds (16 chunks of 4 KB) while the loop is busy: it waits, drops nothing
+    for (let off = 5000; off < payload.length;) off += writeSync(w, payload, off, Math.min(8192, payload.length - off));
     closeSync(w);
     await closed;
     assert.deepEqual(Buffer.concat(chunks), payload);
     assert.equal(existsSync(`/proc/self/fd/${r}`), false, 'its fd is closed');
-    assert.equal(PoolThreadReader.available(), true);
   });
 
-  test('concurrent spawned runs: one holds the pool thread, the others read through sockets; all complete', async () => {
+  test('not a function, not an fd: a clear error', () => {
+    const [r, w] = spawnModule().pipe();
+    assert.throws(() => spawnModule().readPipe(r, 'x' as never), /readPipe\(fd, onChunk\)/);
+    assert.throws(() => spawnModule().readPipe(-1, () => {}), /readPipe\(fd, onChunk\)/);
+    closeSync(r);
+    closeSync(w);
+  });
+
+  test('a process that reads its report pipe so starts no libuv pool thread', () => {
+    // A fresh CommonJS process (the ES module loader reads files through the pool) counts its threads
+    // before the read, at its end, and after one fs call: the control, as the pool's first use starts
+    // its threads (fs.read had started them for the report pipe).
+    const script = `const { readdirSync, stat, writeSync, closeSync } = require('node:fs');
+      const m = { exports: {} };
+      process.dlopen(m, ${JSON.stringify(join(ROOT, 'native/build/sandbox-spawn.node'))});
+      const threads = () => readdirSync('/proc/self/task').length;
+      const [r, w] = m.exports.pipe();
+      const before = threads();
+      let got = 0;
+      m.exports.readPipe(r, (chunk) => {
+        if (chunk) { got += chunk.length; return; }
+        const atEnd = threads();
+        stat('/', () => console.log(JSON.stringify({ got, before, atEnd, afterPoolCall: threads() })));
+      });
+      writeSync(w, 'x'.repeat(10));
+      closeSync(w);`;
+    const env = { ...process.env };
+    delete env['UV_THREADPOOL_SIZE'];
+    const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env });
+    assert.equal(out.status, 0, out.stderr);
+    const { got, before, atEnd, afterPoolCall } = JSON.parse(out.stdout) as Record<string, number>;
+    assert.equal(got, 10);
+    // the reader's own thread may not have exited yet when the end is delivered
+    assert.ok(atEnd! - before! <= 1, `${atEnd! - before!} threads more at the end of the read`);
+    assert.ok(afterPoolCall! - atEnd! >= 2, `the control: an fs call started ${afterPoolCall! - atEnd!} threads`);
+  });
+
+  test('concurrent spawned runs, each reading its reports on its own thread: all complete', async () => {
     const results = await Promise.all(['a', 'b', 'c'].map((x, i) =>
       run({ policy: 'strict', command: ['/bin/sh', '-c', `sleep 0.${i + 1}; echo ${x}`], stdout: 'buffer', launcher: 'spawn' })));
     assert.deepEqual(results.map((r) => [r.status, r.stdout?.toString()]), [['OK', 'a\n'], ['OK', 'b\n'], ['OK', 'c\n']]);
-    assert.equal(PoolThreadReader.available(), true, 'released when its run ended');
   });
 
-  test('a spawned launcher SIGKILLed mid-run: the run ends XX at once, nothing is left, the pool thread is free again', async () => {
+  test('a spawned launcher SIGKILLed mid-run: the run ends XX at once, nothing is left', async () => {
     const marker = `sbx-spawn-kill-${process.pid}`;
     const cmdline = (pid: string) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } };
     const withMarker = () => readdirSync('/proc').filter((q) => /^\d+$/.test(q) && cmdline(q).includes(marker));
@@ -155,7 +192,6 @@ describe('PoolThreadReader', () => {
     const r = await pending;
     assert.equal(r.status, 'XX');
     assert.match(r.message, /killed by SIGKILL/);
-    assert.equal(PoolThreadReader.available(), true);
     await new Promise((resolve) => setTimeout(resolve, 100)); // init and the workload die by their death signals
     assert.deepEqual(withMarker(), [], 'no process of the sandbox is left');
   });
