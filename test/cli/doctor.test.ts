@@ -3,12 +3,13 @@
  * supervisor left behind (its processes die with it; its cgroup stays until the next run or this).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { LOCK_DIR } from '../../src/host/uid-slots.js';
-import { cli, commandFor, modes, processesMatching, sleep, markerAssignment } from '../helpers/cli.js';
+import { CLI, TEST_USER, cli, commandFor, modes, processesMatching, sleep, markerAssignment } from '../helpers/cli.js';
 
 interface Report { euid: number; checks: { name: string; status: string; detail: string; fix?: string }[]; cleaned?: string[]; uidSlots?: { removed: number; held: number } }
 
@@ -19,10 +20,11 @@ for (const mode of modes()) {
       assert.equal(r.code, 0, r.stdout + r.stderr);
       const report = JSON.parse(r.stdout) as Report;
       const byName = Object.fromEntries(report.checks.map((c) => [c.name, c]));
-      for (const name of ['kernel', 'launcher', 'user namespaces', 'cgroups', 'seccomp', 'landlock', 'overlayfs', 'end-to-end']) {
+      for (const name of ['kernel', 'launcher', 'user namespaces', 'cgroups', 'seccomp', 'seccomp cache', 'landlock', 'overlayfs', 'end-to-end']) {
         assert.ok(byName[name], `check ${name} present`);
       }
       assert.equal(byName['user namespaces']!.status, 'ok');
+      assert.equal(byName['seccomp cache']!.status, 'ok', byName['seccomp cache']!.detail);
       assert.equal(byName['end-to-end']!.status, 'ok', byName['end-to-end']!.detail);
       if (mode.user) {
         // rootless on a hybrid host: no cgroup to manage, said with the fix
@@ -41,6 +43,19 @@ for (const mode of modes()) {
     });
   });
 }
+
+describe('doctor: a seccomp cache this user cannot use', () => {
+  test('as the test user with root\'s HOME: a warning that names the directory, why, and the fix', () => {
+    // runuser -m keeps the environment, HOME included (as setpriv does, and a container's USER line)
+    const r = spawnSync('runuser', ['-m', '-u', TEST_USER, '--', process.execPath, CLI, 'doctor', '--json'],
+      { encoding: 'utf8', cwd: tmpdir(), env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/root' } });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const check = (JSON.parse(r.stdout) as Report).checks.find((c) => c.name === 'seccomp cache');
+    assert.equal(check?.status, 'warn', JSON.stringify(check));
+    assert.match(check!.detail, /^\/root\/\.cache\/sandbox\/seccomp cannot be used: it cannot be created \(EACCES\); every start compiles/);
+    assert.match(check!.fix ?? '', /HOME .* XDG_CACHE_HOME/);
+  });
+});
 
 /** Start a root run with a cgroup, SIGKILL its supervisor (the CLI); returns the leftover leaf. */
 async function killedRun(marker: string): Promise<string> {
