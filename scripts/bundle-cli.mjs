@@ -172,6 +172,9 @@ const common = {
  * running one.
  */
 const OWN_BUNDLES = {
+  // whether a filter refuses setuid bits (writable binds as root), with the generator's interpreter and
+  // syscall tables: runs when its answer is not cached yet
+  'sandbox-setid.cjs': 'dist/src/launch/setid-check.js',
   'sandbox-seccomp.cjs': 'dist/src/seccomp/index.js', // the seccomp generator: runs when its cache misses
   'sandbox-image.cjs': 'dist/src/image/index.js', // runs from an image (--image)
   'sandbox-commands.cjs': 'dist/src/cli/yargs-cli.js', // every command line but exec's usual one, through yargs

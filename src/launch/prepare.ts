@@ -55,7 +55,7 @@ async function decideIdmap(binds: BindSpec[], asRoot: boolean, seccomp: SeccompP
   const rw = binds.some((b) => b.mode === 'rw');
   // the interpreter is loaded only when there is something to decide
   const allowed = rw && asRoot && seccomp !== null
-    && (await import('./setid-guard.js')).filterRefusesSetidBits(seccomp.program, hostArch(), trustedCacheDir(0));
+    && await (await import('./setid-guard.js')).filterRefusesSetidBits(seccomp.program, hostArch(), trustedCacheDir(0));
   return binds.map((b) => ({ ...b, idmap: allowed && b.mode === 'rw' }));
 }
 

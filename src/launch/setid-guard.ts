@@ -7,59 +7,53 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-// The parts of the generator this needs, not its index: a run need not load the compiler.
-import { decodeAction } from '../seccomp/actions.js';
-import { archInfo, type TargetArch } from '../seccomp/arch.js';
-import { decodeProgram } from '../seccomp/bpf/insn.js';
-import { runFilter } from '../seccomp/bpf/interpreter.js';
-import { syscallNumber } from '../seccomp/syscalls.js';
-import { entryName, writeCacheFile } from './seccomp.js';
-
-const SETID_MODES = [0o4755n, 0o2000n];
-const O_CREAT = 0o100n;
-const O_TMPFILE = 0o20200000n;
-
-/** Every syscall that takes a mode for a new or existing inode: [name, index of the mode, index of
- * open flags that must hold O_CREAT or O_TMPFILE for the mode to count, or -1]. */
-const MODE_CALLS: [string, number, number][] = [
-  ['chmod', 1, -1], ['fchmod', 1, -1], ['fchmodat', 2, -1], ['fchmodat2', 2, -1],
-  ['creat', 1, -1], ['open', 2, 1], ['openat', 3, 2],
-  ['mkdir', 1, -1], ['mkdirat', 2, -1], ['mknod', 1, -1], ['mknodat', 2, -1],
-];
-
-/**
- * Values tried for every other argument: a rule may also test a path pointer, a dirfd or the flags,
- * and its refusal must hold whatever they are (a deny that also requires `arg0 == 0`, which a real
- * pointer never is, refuses nothing). Zero, small numbers, 32-bit edges, pointer-like and all-ones.
- */
-const OTHER_VALUES = [0n, 3n, 0xffffffffn, 0x7ffd_1234_5000n, 0xffff_ffff_ffff_ff9cn];
-const OPEN_FLAGS = [O_CREAT | 0o1n, O_CREAT | 0o2n | 0o200n, O_TMPFILE | 0o2n, O_CREAT | 0x100000000n];
+import type { TargetArch } from '../seccomp/arch.js';
+import { writeCacheFile } from './seccomp.js';
 
 /** Answers by program: a process runs the same few programs many times (one check, not one per run). */
 const answers = new Map<string, boolean>();
 
-/** Raised whenever check() changes: answers cached on disk by an older one are not used. */
+/** Raised whenever setid-check.ts changes its answers: answers cached on disk by an older one are not used. */
 const GUARD_VERSION = 2;
 
 /**
  * The check runs the filter ~1000 times (some 40 ms in a fresh process), so a `sandbox exec` keeps the
  * answer next to the seccomp program cache (`cacheDir`: the trusted directory of src/launch/seccomp.ts,
  * which holds the programs handed to the kernel — an answer there is trusted as much as they are). An
- * entry holds the program it answers for and is used only for exactly those bytes.
+ * entry holds the program it answers for and is used only for exactly those bytes. The check itself
+ * (setid-check.ts, with the interpreter and the syscall tables) is loaded only when the answer is not
+ * known: loading them was ~5 ms of every CLI start with a writable bind as root.
  */
-export function filterRefusesSetidBits(program: Buffer, arch: TargetArch, cacheDir: string | null = null): boolean {
+export async function filterRefusesSetidBits(program: Buffer, arch: TargetArch, cacheDir: string | null = null): Promise<boolean> {
   const key = `${arch}:${program.toString('base64')}`;
   let answer: boolean | null | undefined = answers.get(key);
   if (answer === undefined) {
-    const file = cacheDir ? join(cacheDir, `setid-v${GUARD_VERSION}-${entryName(key)}`) : null;
+    const file = cacheDir ? join(cacheDir, `setid-v${GUARD_VERSION}-${arch}-${programDigest(program)}.json`) : null;
     answer = file ? readAnswer(file, key) : null;
     if (answer === null) {
-      answer = check(program, arch);
+      answer = (await import('./setid-check.js')).check(program, arch);
       if (file) writeCacheFile(cacheDir!, file, JSON.stringify({ key, refused: answer }));
     }
     answers.set(key, answer);
   }
   return answer;
+}
+
+/**
+ * An entry's name: two 32-bit FNV-style lanes over the program's 32-bit words (a name only spreads
+ * the entries; an entry is used only if the program it holds is this one). Over the words, not the
+ * key's base64 text: hashing that string in not yet optimised code was ~1.7 ms of a CLI start.
+ */
+function programDigest(program: Buffer): string {
+  const words = new DataView(program.buffer, program.byteOffset, program.length - (program.length % 4));
+  let a = 0x811c9dc5 ^ program.length;
+  let b = 0x9e3779b9;
+  for (let i = 0; i < words.byteLength; i += 4) {
+    const w = words.getUint32(i, true);
+    a = Math.imul(a ^ w, 0x01000193);
+    b = Math.imul(b ^ w, 0x01000193) ^ (b >>> 15);
+  }
+  return `${(a >>> 0).toString(16).padStart(8, '0')}${(b >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 function readAnswer(file: string, key: string): boolean | null {
@@ -69,45 +63,4 @@ function readAnswer(file: string, key: string): boolean | null {
   } catch {
     return null; // none yet, or damaged: check again
   }
-}
-
-/**
- * Refused means not executed: errno (with any value, 0 too), trap, kill. `log` runs the call, and so do
- * `trace` and `notify` whenever a tracer or listener lets it (which is not ours to know): executed.
- */
-const REFUSED = new Set(['errno', 'trap', 'kill_thread', 'kill_process']);
-
-/** Argument vectors for one call and mode: every other argument at each value, alone and all at once. */
-function probes(index: number, flagsIndex: number, mode: bigint): bigint[][] {
-  const slots = [0, 1, 2, 3, 4, 5];
-  const others = slots.filter((i) => i !== index && i !== flagsIndex);
-  const out: bigint[][] = [];
-  for (const flags of flagsIndex < 0 ? [0n] : OPEN_FLAGS) {
-    const vector = (fill: (i: number) => bigint) => slots.map((i) => (i === index ? mode : i === flagsIndex ? flags : fill(i)));
-    for (const v of OTHER_VALUES) {
-      out.push(vector(() => v));
-      for (const i of others) out.push(vector((j) => (j === i ? v : 0n)));
-    }
-  }
-  return out;
-}
-
-function check(program: Buffer, arch: TargetArch): boolean {
-  const insns = decodeProgram(program);
-  const auditArch = archInfo(arch).auditArch;
-  const refused = (nr: number, args: bigint[]) => REFUSED.has(decodeAction(runFilter(insns, { arch: auditArch, nr, args })).kind);
-  for (const [name, index, flagsIndex] of MODE_CALLS) {
-    const nr = syscallNumber(arch, name);
-    if (nr === undefined) continue; // e.g. aarch64 has only the *at variants
-    for (const mode of SETID_MODES) {
-      for (const args of probes(index, flagsIndex, mode)) if (!refused(nr, args)) return false;
-    }
-  }
-  // Calls whose mode is in memory the filter cannot read must be refused outright: openat2 (its
-  // struct open_how), and io_uring, whose OPENAT/OPENAT2/MKDIRAT requests carry a mode in the ring.
-  for (const name of ['openat2', 'io_uring_setup']) {
-    const nr = syscallNumber(arch, name);
-    if (nr !== undefined && !refused(nr, [0n, 0n, 0n, 0n, 0n, 0n])) return false;
-  }
-  return true;
 }

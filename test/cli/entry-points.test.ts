@@ -78,6 +78,26 @@ describe('CLI entry points', () => {
       assert.deepEqual(bundlesRead(['exec', '--policy', 'strict', '--', '/bin/true']).files, []);
     });
 
+    test('a writable bind as root: the setid check\'s bundle on the first run of a filter only', () => {
+      assert.equal(process.geteuid!(), 0, 'this test runs as root (CI does)');
+      const work = mkdtempSync(join(tmpdir(), 'sbx-bundles-rw-'));
+      try {
+        // strict's filter with one rule more that names a constant of this run: a program no earlier run answered for
+        const profile = JSON.parse(readFileSync(join(ROOT, 'policies/seccomp/strict.json'), 'utf8')) as { syscalls: unknown[] };
+        profile.syscalls.push({ names: ['acct'], action: 'errno', errno: 'EPERM', args: [{ index: 0, op: 'eq', value: Date.now() * 1000 + process.pid % 1000 }] });
+        writeFileSync(join(work, 'profile.json'), JSON.stringify(profile));
+        const policy = join(work, 'policy.json');
+        writeFileSync(policy, JSON.stringify({ extends: 'strict', seccomp: { file: './profile.json' } }));
+        const args = ['exec', '--policy', policy, '--bind', `${work}:/work:rw`, '--', '/bin/true'];
+        const first = bundlesRead(args).files;
+        assert.ok(first.includes('sandbox-setid.cjs') && first.includes('sandbox-seccomp.cjs'), `the first run compiles and checks the filter: ${first.join(', ')}`);
+        // a policy file of the user's is validated at every start
+        assert.deepEqual(bundlesRead(args).files, ['policy-validator.cjs'], 'the next one finds the program and the answer on disk');
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    });
+
     test('--help: the commands bundle and yargs; the commands bundle uses the running main bundle, not a second copy', () => {
       const r = bundlesRead(['--help']);
       assert.deepEqual([...new Set(r.files)].sort(), ['sandbox-cli.cjs', 'sandbox-commands.cjs', 'sandbox-yargs.cjs']);
