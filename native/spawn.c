@@ -233,9 +233,9 @@ static napi_value js_wait(napi_env env, napi_callback_info info) {
   return int_value(env, status);
 }
 
-/* readPipe: one chunk as read, handed from the reader's thread to the event loop; n <= 0 is the end. */
+/* readPipe: one chunk as read, handed from the reader's thread to the event loop; NULL is the end. */
 struct chunk {
-  ssize_t n;
+  size_t n;
   char data[4096];
 };
 
@@ -250,31 +250,39 @@ static void deliver_chunk(napi_env env, napi_value on_chunk, void *context, void
   (void)context;
   struct chunk *c = data;
   napi_value arg, recv;
-  if (env && (c->n > 0 ? napi_create_buffer_copy(env, (size_t)c->n, c->data, NULL, &arg) : napi_get_null(env, &arg)) == 0 &&
+  if (env && (c ? napi_create_buffer_copy(env, c->n, c->data, NULL, &arg) : napi_get_null(env, &arg)) == 0 &&
       napi_get_undefined(env, &recv) == 0)
     napi_call_function(env, recv, on_chunk, 1, &arg, NULL);
   free(c);
 }
 
-/* The reader's thread: blocking reads until the end of the stream or an error (the end either way,
- * as for any pipe of ours), each handed over in order; then the fd is closed. */
+/* The reader's thread: blocking reads, each chunk handed over in order, until the end of the stream or
+ * an error (the end either way, as for any pipe of ours). The fd is closed before the end is handed
+ * over, so that it is closed by the time JavaScript hears of the end. Handing over blocks while the
+ * loop is behind (a queue of 16 chunks), so nothing is dropped; it fails only once Node is closing the
+ * function (the process exits), when nothing needs the chunks any more. */
 static void *read_until_end(void *arg) {
   struct reader *r = arg;
   for (;;) {
     struct chunk *c = malloc(sizeof *c);
-    if (!c) break; /* cannot hand anything over: end the stream as if it had ended */
-    do c->n = read(r->fd, c->data, sizeof c->data);
-    while (c->n < 0 && errno == EINTR);
-    ssize_t n = c->n;
-    /* blocking: waits while the loop is behind, so chunks are never dropped; fails only once Node is
-     * closing the function (the process exits), when nothing needs them any more */
-    if (napi_call_threadsafe_function(r->tsfn, c, napi_tsfn_blocking) != 0) {
+    ssize_t n = -1;
+    if (c) { /* without memory for a chunk: the end, as if the stream had ended */
+      do n = read(r->fd, c->data, sizeof c->data);
+      while (n < 0 && errno == EINTR);
+    }
+    if (n <= 0) {
       free(c);
+      close(r->fd);
+      napi_call_threadsafe_function(r->tsfn, NULL, napi_tsfn_blocking);
       break;
     }
-    if (n <= 0) break;
+    c->n = (size_t)n;
+    if (napi_call_threadsafe_function(r->tsfn, c, napi_tsfn_blocking) != 0) {
+      free(c);
+      close(r->fd);
+      break;
+    }
   }
-  close(r->fd);
   napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
   free(r);
   return NULL;

@@ -68,6 +68,7 @@ const TOKENS = [
   '--trust-policy', 't.json', '--store', '/s', '--image', 'app:1', '--fsize', '1M', '--nofile', '64', '--stack', '8M',
   '--no-json', '--polcy', '-x', '--bind.a', '--trustPolicy', 'u', '--dryRun', '-pstrict', '-p=strict', '-wp', '',
   '--', '--', '/bin/true', '-5', '5', '0x10', 'a b', '-', '--help', '-h', '--version', '--cpus=abc', '--env=C=3',
+  '--memory=', '--workdir=a=b', '--policy="x"',
 ];
 
 describe('exec fast path', () => {
