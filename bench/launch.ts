@@ -82,7 +82,9 @@ function spawnConfig(label: string, cmd: string, args: string[], env: NodeJS.Pro
 
 /**
  * The floor under the CLI row: a fresh `node` that reads an already encoded strict plan and starts
- * the launcher on it the way the CLI does (posix_spawn through native/build/sandbox-spawn.node) — no
+ * the launcher on it the way the CLI does (posix_spawn through native/build/sandbox-spawn.node, the
+ * plan in a memfd, the reports read on the spawn module's thread; until session 7 through node:net,
+ * which put this row ~6-13 ms too high) — no
  * argument parsing, no policy, no prepare, no supervision beyond the exit. Whatever the CLI costs
  * above this row is the CLI's own; the distance from `node -e 0` to this row is what starting the
  * launcher plus the sandbox itself cost, and no Node CLI can go below it.
@@ -97,16 +99,16 @@ async function floorConfig(): Promise<{ config: Config; dispose(): Promise<void>
     "const fs = require('node:fs');",
     'const m = { exports: {} };',
     `process.dlopen(m, ${JSON.stringify(join(dirname(launcherPath()), 'sandbox-spawn.node'))});`,
+    // as the CLI does: the plan in a memfd written before the spawn, the reports read on the spawn
+    // module's thread (node:net would cost a Node CLI more than this row should)
     `const plan = fs.readFileSync(${JSON.stringify(join(dir, 'plan.bin'))});`,
-    'const [planRead, planWrite] = m.exports.pipe();',
+    'const planFd = m.exports.memfd();',
+    'fs.writeSync(planFd, plan, 0, plan.length, 0); // pwrite: the launcher reads from offset 0',
     'const [reportRead, reportWrite] = m.exports.pipe();',
     "const devNull = fs.openSync('/dev/null', 'r+');",
-    `const pid = m.exports.spawn(${JSON.stringify(launcherPath())}, [${JSON.stringify(launcherPath())}, '--parent-pid', String(process.pid)], [], [devNull, devNull, devNull, planRead, reportWrite]);`,
-    'fs.closeSync(planRead); fs.closeSync(reportWrite);',
-    'fs.writeSync(planWrite, plan); fs.closeSync(planWrite);',
-    "const reports = new (require('node:net').Socket)({ fd: reportRead, readable: true, writable: false });",
-    "reports.resume();",
-    "reports.on('close', () => { const status = m.exports.wait(pid); process.exit(status === 0 ? 0 : 1); });",
+    `const pid = m.exports.spawn(${JSON.stringify(launcherPath())}, [${JSON.stringify(launcherPath())}, '--parent-pid', String(process.pid)], [], [devNull, devNull, devNull, planFd, reportWrite]);`,
+    'fs.closeSync(planFd); fs.closeSync(reportWrite);',
+    "m.exports.readPipe(reportRead, (chunk) => { if (chunk === null) { const status = m.exports.wait(pid); process.exit(status === 0 ? 0 : 1); } });",
   ].join('\n'));
   return {
     config: spawnConfig('floor: node spawning the launcher on a ready plan', process.execPath, [script]),
