@@ -24,6 +24,7 @@ import { decodeProgram } from '../seccomp/bpf/insn.js';
 import { validateProgram } from '../seccomp/bpf/validate.js';
 import { isSeccompError } from '../seccomp/errors.js';
 import { GENERATOR_VERSION } from '../seccomp/version.js';
+import { pruneCacheDir } from './cache-prune.js';
 import type { SeccompProgram } from './types.js';
 
 export function cacheDir(euid: number): string {
@@ -108,7 +109,8 @@ function readEntry(path: string, inputs: string, source: string): SeccompProgram
 }
 
 /** A file of the trusted cache directory, written whole or not at all; a failure is not fatal (the
- * next process computes it again). Also setid-guard.ts's answers. */
+ * next process computes it again). Also setid-guard.ts's answers. Each write prunes the directory
+ * (cache-prune.ts): writes happen on misses only. */
 export function writeCacheFile(dir: string, path: string, text: string): void {
   const tmp = join(dir, `.${process.pid}.${Date.now()}.${Math.random().toString(16).slice(2)}.tmp`);
   try {
@@ -117,6 +119,7 @@ export function writeCacheFile(dir: string, path: string, text: string): void {
   } catch {
     try { unlinkSync(tmp); } catch { /* not created */ }
   }
+  pruneCacheDir(dir);
 }
 
 /** Programs this process already has, by inputs. Bounded: cleared when it grows past 64. */
