@@ -9,6 +9,7 @@ export type SandboxErrorCode =
   | 'BIND_SOURCE'          // a --bind source is missing, not canonical, or unsafe
   | 'HOST_UNSUPPORTED'     // the host cannot enforce what the policy requires
   | 'LAUNCHER_MISSING'     // native/build/sandbox-launcher was not built
+  | 'INSTALL_INCOMPLETE'   // a file of the built CLI (dist/bin/*.cjs) is missing: a partial build or copy
   | 'LAUNCH_FAILED'        // the native launcher reported a failed step
   | 'LIMIT_UNENFORCEABLE'  // a declared limit has no kernel mechanism here
   | 'CGROUP'               // creating, configuring or removing a cgroup failed

@@ -1,9 +1,23 @@
 import { EXIT_SANDBOX_FAILURE, isSandboxError } from '../errors.js';
 
+/**
+ * A bundle of the CLI that is read when first used (scripts/bundle-cli.mjs) and is not there: the
+ * installation is partial, which is no bug of ours. (A missing policy validator is said by
+ * src/policy/validate.ts, for the library too.)
+ */
+function missingBundleFile(err: unknown): string | null {
+  const e = err as NodeJS.ErrnoException | null;
+  if (e?.code !== 'MODULE_NOT_FOUND') return null;
+  return /^Cannot find module '\.\/(sandbox-[a-z]+\.cjs)'/.exec(e.message)?.[1] ?? null;
+}
+
 /** A command that failed: its one-line reason and stable code on stderr, exit 125. */
 export function reportFatal(err: unknown): never {
+  const missing = missingBundleFile(err);
   if (isSandboxError(err)) {
     process.stderr.write(`sandbox: ${err.message} [${err.code}]\n`);
+  } else if (missing !== null) {
+    process.stderr.write(`sandbox: this installation is incomplete: dist/bin/${missing} is missing; build it again (npm run build) [INSTALL_INCOMPLETE]\n`);
   } else {
     const e = err as Error;
     process.stderr.write(`sandbox: internal error: ${e?.stack ?? String(err)}\n`);

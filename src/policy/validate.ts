@@ -10,6 +10,7 @@
  */
 import type { ErrorObject } from 'ajv';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { SandboxError } from '../errors.js';
 import type validatorType from './policy-validator.cjs';
 
@@ -18,7 +19,16 @@ import type validatorType from './policy-validator.cjs';
 // bundler leaves it to run time.
 const load = createRequire(import.meta.url);
 let compiled: typeof validatorType | undefined;
-const validator = (): typeof validatorType => (compiled ??= load('./policy-validator.cjs') as typeof validatorType);
+
+function validator(): typeof validatorType {
+  try {
+    return (compiled ??= load('./policy-validator.cjs') as typeof validatorType);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+    const path = fileURLToPath(new URL('./policy-validator.cjs', import.meta.url));
+    throw new SandboxError('INSTALL_INCOMPLETE', `this installation is incomplete: ${path} is missing; build it again (npm run build)`, { path });
+  }
+}
 
 function describe(e: ErrorObject): string {
   const schema = (e.parentSchema ?? {}) as { description?: string; properties?: Record<string, unknown> };

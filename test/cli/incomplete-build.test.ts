@@ -1,11 +1,13 @@
 /**
  * An installation whose native part is missing (a build that failed or was skipped): `sandbox exec`
  * exits 125 with one line naming the missing file and the command that builds it, and `sandbox
- * doctor` fails its launcher check with that fix. Run on a copy of the package with files removed.
+ * doctor` fails its launcher check with that fix. The same for a file of the bundled CLI that is read
+ * only when first used (a partial copy): what needs it fails with one line, the rest still runs. Run
+ * on a copy of the package with files removed.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -46,5 +48,37 @@ describe('an installation without its native build', () => {
     const r = sandbox(nothing, ['exec', '--', '/bin/true']);
     assert.equal(r.status, 125, r.stderr);
     assert.match(r.stderr, /^sandbox: the native launcher is not built \(.*native\/build\/sandbox-launcher\); run `npm run build:native`.* \[LAUNCHER_MISSING\]\n$/);
+  });
+});
+
+describe('an installation with a file of the bundled CLI missing', () => {
+  /** A copy of the package (native part included) without dist/bin/`file`. */
+  function packageWithout(file: string): string {
+    const dir = packageWith(readdirSync(join(ROOT, 'native/build')));
+    rmSync(join(dir, 'dist/bin', file));
+    return dir;
+  }
+  const noCommands = packageWithout('sandbox-commands.cjs');
+  const noValidator = packageWithout('policy-validator.cjs');
+  after(() => {
+    rmSync(noCommands, { recursive: true, force: true });
+    rmSync(noValidator, { recursive: true, force: true });
+  });
+
+  test('no commands bundle: --help exits 125 naming the file and the fix; exec\'s usual line still runs', () => {
+    const r = sandbox(noCommands, ['--help']);
+    assert.equal(r.status, 125, r.stderr);
+    assert.equal(r.stderr, 'sandbox: this installation is incomplete: dist/bin/sandbox-commands.cjs is missing; build it again (npm run build) [INSTALL_INCOMPLETE]\n');
+    const run = sandbox(noCommands, ['exec', '--policy', 'strict', '--', '/bin/true']);
+    assert.equal(run.status, 0, run.stderr);
+  });
+
+  test('no policy validator: a policy of the user\'s exits 125 naming the file; the shipped ones still run', () => {
+    const policy = join(noValidator, 'mine.json');
+    writeFileSync(policy, JSON.stringify({ extends: 'strict' }));
+    const r = sandbox(noValidator, ['exec', '--policy', policy, '--', '/bin/true']);
+    assert.equal(r.status, 125, r.stderr);
+    assert.match(r.stderr, /^sandbox: this installation is incomplete: \/\S+\/dist\/bin\/policy-validator\.cjs is missing; build it again \(npm run build\) \[INSTALL_INCOMPLETE\]\n$/);
+    assert.equal(sandbox(noValidator, ['exec', '--policy', 'strict', '--', '/bin/true']).status, 0);
   });
 });
