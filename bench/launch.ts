@@ -83,8 +83,7 @@ function spawnConfig(label: string, cmd: string, args: string[], env: NodeJS.Pro
 /**
  * The floor under the CLI row: a fresh `node` that reads an already encoded strict plan and starts
  * the launcher on it the way the CLI does (posix_spawn through native/build/sandbox-spawn.node, the
- * plan in a memfd, the reports read on the spawn module's thread; until session 7 through node:net,
- * which put this row ~6-13 ms too high) — no
+ * plan in a memfd, the reports read on the spawn module's thread) — no
  * argument parsing, no policy, no prepare, no supervision beyond the exit. Whatever the CLI costs
  * above this row is the CLI's own; the distance from `node -e 0` to this row is what starting the
  * launcher plus the sandbox itself cost, and no Node CLI can go below it.
@@ -100,7 +99,7 @@ async function floorConfig(): Promise<{ config: Config; dispose(): Promise<void>
     'const m = { exports: {} };',
     `process.dlopen(m, ${JSON.stringify(join(dirname(launcherPath()), 'sandbox-spawn.node'))});`,
     // as the CLI does: the plan in a memfd written before the spawn, the reports read on the spawn
-    // module's thread (node:net would cost a Node CLI more than this row should)
+    // module's thread (not node:net, which the CLI does not load)
     `const plan = fs.readFileSync(${JSON.stringify(join(dir, 'plan.bin'))});`,
     'const planFd = m.exports.memfd();',
     'fs.writeSync(planFd, plan, 0, plan.length, 0); // pwrite: the launcher reads from offset 0',

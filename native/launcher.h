@@ -291,7 +291,6 @@ int run_outer(long parent_pid, int check_only, struct prepared_init *prepared);
 /* zygote.c: the long-lived process that forks an A per request */
 int run_zygote(long parent_pid, char *argv_area, size_t argv_len);
 
-/* relay.c: A, when the plan asks for it */
 /* terminal.c (A): the settings of the caller's terminals among fds 0-2, put back after the run */
 struct saved_terminal {
   int fd;
@@ -305,6 +304,7 @@ struct terminals {
 void terminals_save(struct terminals *t);
 void terminals_restore(const struct terminals *t);
 
+/* relay.c: A, when the plan asks for it */
 struct relays {
   int read_end[3];  /* A's end of each relayed fd's pipe, -1 if not relayed */
   int write_end[3]; /* the workload's end, until B has it */

@@ -191,7 +191,8 @@ function relativeImports(kept) {
       b.onResolve({ filter: /^\./ }, async (args) => {
         if (args.pluginData === 'own-bundles') return undefined;
         const r = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'own-bundles' });
-        if (r.errors.length > 0 || r.external) return r.errors.length > 0 ? { errors: r.errors } : r;
+        if (r.errors.length > 0) return { errors: r.errors };
+        if (r.external) return { path: r.path, external: true };
         return kept(r.path, args.kind) ?? undefined;
       });
     },

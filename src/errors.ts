@@ -31,6 +31,11 @@ export class SandboxError extends Error {
   }
 }
 
+/** A file of the built package that is not there (a partial build or copy): no bug of ours. */
+export function installIncomplete(path: string): SandboxError {
+  return new SandboxError('INSTALL_INCOMPLETE', `this installation is incomplete: ${path} is missing; build it again (npm run build)`, { path });
+}
+
 /** Exit status of `sandbox` when the sandbox itself failed (docker/podman convention). */
 export const EXIT_SANDBOX_FAILURE = 125;
 /** The command was found but could not be executed. */

@@ -1,4 +1,4 @@
-import { EXIT_SANDBOX_FAILURE, isSandboxError } from '../errors.js';
+import { EXIT_SANDBOX_FAILURE, installIncomplete, isSandboxError } from '../errors.js';
 
 /**
  * A bundle of the CLI that is read when first used (scripts/bundle-cli.mjs) and is not there: the
@@ -12,12 +12,11 @@ function missingBundleFile(err: unknown): string | null {
 }
 
 /** A command that failed: its one-line reason and stable code on stderr, exit 125. */
-export function reportFatal(err: unknown): never {
-  const missing = missingBundleFile(err);
+export function reportFatal(thrown: unknown): never {
+  const missing = missingBundleFile(thrown);
+  const err = missing === null ? thrown : installIncomplete(`dist/bin/${missing}`);
   if (isSandboxError(err)) {
     process.stderr.write(`sandbox: ${err.message} [${err.code}]\n`);
-  } else if (missing !== null) {
-    process.stderr.write(`sandbox: this installation is incomplete: dist/bin/${missing} is missing; build it again (npm run build) [INSTALL_INCOMPLETE]\n`);
   } else {
     const e = err as Error;
     process.stderr.write(`sandbox: internal error: ${e?.stack ?? String(err)}\n`);

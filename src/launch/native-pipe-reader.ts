@@ -9,14 +9,14 @@
  */
 import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
-import { spawnModule } from './spawn.js';
+import type { SpawnModule } from './spawn.js';
 
 export class NativePipeReader extends EventEmitter {
-  /** Starts reading `fd` (a blocking pipe, ours from now on) at once. */
-  constructor(fd: number) {
+  /** Starts reading `fd` (a blocking pipe, ours from now on) at once, with the spawn module's readPipe. */
+  constructor(fd: number, readPipe: SpawnModule['readPipe']) {
     super();
     try {
-      spawnModule().readPipe(fd, (chunk) => (chunk === null ? this.emit('close') : this.emit('data', chunk)));
+      readPipe(fd, (chunk) => (chunk === null ? this.emit('close') : this.emit('data', chunk)));
     } catch (e) {
       closeSync(fd);
       throw e;

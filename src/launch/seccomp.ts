@@ -76,16 +76,23 @@ function inputsOf(section: Record<string, unknown>, baseDir: string, kernel: str
   return { inputs: JSON.stringify([...fixed, text]), name: entryName(JSON.stringify([...fixed, text?.length ?? null])) };
 }
 
-/** A file name: two 32-bit FNV-1a lanes over `key`. Not a security boundary (see inputsOf). */
-export function entryName(key: string): string {
+/**
+ * 16 hex digits: two 32-bit FNV-1a-style lanes over `n` values. A name that only spreads the cache's
+ * entries (each entry is used only for exactly what it holds), not a security boundary (see inputsOf).
+ */
+export function spreadName(n: number, valueAt: (i: number) => number): string {
   let a = 0x811c9dc5;
   let b = 0x9e3779b9;
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  for (let i = 0; i < n; i++) {
+    const v = valueAt(i);
+    a = Math.imul(a ^ v, 0x01000193);
+    b = Math.imul(b ^ v, 0x01000193) ^ (b >>> 15);
   }
-  return `in-${(a >>> 0).toString(16).padStart(8, '0')}${(b >>> 0).toString(16).padStart(8, '0')}.json`;
+  return `${(a >>> 0).toString(16).padStart(8, '0')}${(b >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+function entryName(key: string): string {
+  return `in-${spreadName(key.length, (i) => key.charCodeAt(i))}.json`;
 }
 
 interface DiskEntry { inputs: string; hash: string; program: string }

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TargetArch } from '../seccomp/arch.js';
-import { writeCacheFile } from './seccomp.js';
+import { spreadName, writeCacheFile } from './seccomp.js';
 
 /** Answers by program: a process runs the same few programs many times (one check, not one per run). */
 const answers = new Map<string, boolean>();
@@ -40,20 +40,12 @@ export async function filterRefusesSetidBits(program: Buffer, arch: TargetArch, 
 }
 
 /**
- * An entry's name: two 32-bit FNV-style lanes over the program's 32-bit words (a name only spreads
- * the entries; an entry is used only if the program it holds is this one). Over the words, not the
- * key's base64 text: hashing that string in not yet optimised code was ~1.7 ms of a CLI start.
+ * An entry's name, spread over the program's 32-bit words — not over the key's base64 text: hashing
+ * that string in not yet optimised code was ~1.7 ms of a CLI start.
  */
 function programDigest(program: Buffer): string {
   const words = new DataView(program.buffer, program.byteOffset, program.length - (program.length % 4));
-  let a = 0x811c9dc5 ^ program.length;
-  let b = 0x9e3779b9;
-  for (let i = 0; i < words.byteLength; i += 4) {
-    const w = words.getUint32(i, true);
-    a = Math.imul(a ^ w, 0x01000193);
-    b = Math.imul(b ^ w, 0x01000193) ^ (b >>> 15);
-  }
-  return `${(a >>> 0).toString(16).padStart(8, '0')}${(b >>> 0).toString(16).padStart(8, '0')}`;
+  return spreadName(words.byteLength / 4, (i) => words.getUint32(i * 4, true));
 }
 
 function readAnswer(file: string, key: string): boolean | null {

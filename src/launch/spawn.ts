@@ -138,7 +138,7 @@ export function spawnLauncherProcess(argv: string[], env: string[], slots: [Stdi
     for (const fd of theirs) closeSync(fd);
   }
 
-  const reports = new NativePipeReader(reportFd);
+  const reports = new NativePipeReader(reportFd, spawnModule().readPipe);
   let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   const waiting: ((code: number | null, signal: NodeJS.Signals | null) => void)[] = [];
   reports.on('close', () => {

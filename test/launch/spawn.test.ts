@@ -120,7 +120,7 @@ describe('spawnLauncherProcess', () => {
 describe('NativePipeReader', () => {
   test('chunks in order, then close; the fd is closed', async () => {
     const [r, w] = spawnModule().pipe();
-    const reader = new NativePipeReader(r);
+    const reader = new NativePipeReader(r, spawnModule().readPipe);
     const chunks: Buffer[] = [];
     reader.on('data', (c: Buffer) => chunks.push(c));
     const closed = new Promise<void>((resolve) => reader.on('close', resolve));
