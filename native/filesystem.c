@@ -5,9 +5,10 @@
  *   1. Make every mount private (MS_REC|MS_PRIVATE) so nothing we mount propagates back to the host.
  *   2. Mount the new root: an empty tmpfs (host-rootfs mode) or an overlay of an image rootfs.
  *   3. Apply the plan's mount list in order. Every destination is resolved *beneath* the new root with
- *      RESOLVE_NO_SYMLINKS, one component at a time, and mounted through its O_PATH fd
- *      (/proc/self/fd/N), so a symlink planted in a writable bind by an earlier run cannot redirect a
- *      mount (CVE-2019-19921/runc-style races).
+ *      RESOLVE_NO_SYMLINKS, one component at a time, and mounted through its O_PATH fd, so a symlink
+ *      planted in a writable bind by an earlier run cannot redirect a mount (CVE-2019-19921/runc-style
+ *      races). A bind gets its attributes before it is attached, never through a second lookup of
+ *      its path (see clone_tree).
  *   4. pivot_root into the new root and detach the old one, so the host's tree is unreachable.
  *   5. Make the root mount read-only (unless the plan asked for a writable image overlay).
  * Mount flags come from the plan; the TypeScript side puts nosuid,nodev on every mount (device binds
@@ -42,6 +43,12 @@ struct sbx_mount_attr {
 #define AT_RECURSIVE 0x8000
 #endif
 
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
@@ -127,20 +134,37 @@ static unsigned long ms_flags(uint32_t attrs) {
   return f;
 }
 
-/* Apply attrs to the mount now at `dst` (and every mount below it: binds are recursive). */
-static int set_attrs_beneath(int rootfd, const char *dst, uint32_t attrs) {
+/*
+ * A bind is made as a detached copy of the source's mount tree (open_tree(OPEN_TREE_CLONE)), whose
+ * attributes (ro, nosuid, nodev, noexec) are set while it is still detached, and only then attached at
+ * the target's fd (move_mount). Never mount first and set the attributes afterwards through the
+ * target's path: the path would be looked up a second time, and when the target lies inside a :rw
+ * bind, anyone who can rename entries of that host directory (a concurrent sandbox sharing the
+ * workspace) can swap two names in between, so that the attributes land on another mount and this
+ * one stays writable, suid and dev (reproduced: a read-only bind under a writable one written to).
+ * A swap before the attach can still move where the mount appears; it cannot change what it allows.
+ */
+static int clone_tree(int fd) {
+  /* AT_RECURSIVE: a non-recursive copy would reveal what the host's submounts cover. */
+  return (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+}
+
+static int attach_tree(int tree, int target, uint32_t attrs) {
   struct sbx_mount_attr a = {0};
   if (attrs & ATTR_RO) a.attr_set |= SBX_MOUNT_ATTR_RO;
   if (attrs & ATTR_NOSUID) a.attr_set |= SBX_MOUNT_ATTR_NOSUID;
   if (attrs & ATTR_NODEV) a.attr_set |= SBX_MOUNT_ATTR_NODEV;
   if (attrs & ATTR_NOEXEC) a.attr_set |= SBX_MOUNT_ATTR_NOEXEC;
-  if (a.attr_set == 0) return 0;
-  /* Re-resolve: the path now crosses into the mount we just made, which is what we must change. */
-  int fd = open_beneath(rootfd, rel_path(dst), O_PATH);
-  if (fd < 0) return -1;
-  int rc = (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a);
+  if (a.attr_set != 0 && syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0) return -1;
+  return (int)syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+}
+
+/* attach_tree, closing both fds (errno kept). */
+static int attach_and_close(int tree, int target, uint32_t attrs) {
+  int rc = attach_tree(tree, target, attrs);
   int saved = errno;
-  close(fd);
+  close(tree);
+  close(target);
   errno = saved;
   return rc;
 }
@@ -218,12 +242,12 @@ static int do_bind_tree(int rootfd, const struct mount_entry *m, int tree) {
   if (fstat(tree, &st) < 0) return -1;
   int fd = target_for(rootfd, m, S_ISDIR(st.st_mode));
   if (fd < 0) return fd == -2 ? 0 : -1;
-  int rc = (int)syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+  /* the tree is A's (idmap.c), used once: attach_tree only, A's copy is closed with the others */
+  int rc = attach_tree(tree, fd, m->attrs);
   int saved = errno;
   close(fd);
   errno = saved;
-  if (rc < 0) return -1;
-  return set_attrs_beneath(rootfd, m->dst, m->attrs);
+  return rc;
 }
 
 static int do_bind(int rootfd, const struct mount_entry *m, int srcfd) {
@@ -231,18 +255,17 @@ static int do_bind(int rootfd, const struct mount_entry *m, int srcfd) {
   if (fstat(srcfd, &st) < 0) return -1;
   int fd = target_for(rootfd, m, S_ISDIR(st.st_mode));
   if (fd < 0) return fd == -2 ? 0 : -1;
-  char source[64], target[64];
-  fd_path(source, srcfd);
-  fd_path(target, fd);
-  /* MS_REC: a non-recursive bind would reveal what the host's submounts cover. */
-  int rc = mount(source, target, NULL, MS_BIND | MS_REC, NULL);
-  int saved = errno;
-  close(fd);
-  errno = saved;
-  if (rc < 0) return -1;
-  return set_attrs_beneath(rootfd, m->dst, m->attrs);
+  int tree = clone_tree(srcfd);
+  if (tree < 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return attach_and_close(tree, fd, m->attrs);
 }
 
+/* The mount at dst again, on top of itself, with other attributes (e.g. /proc/sys read-only). */
 static int do_rebind(int rootfd, const struct mount_entry *m) {
   int fd = existing_beneath(rootfd, m->dst);
   if (fd == -2 && (m->attrs & ATTR_IF_EXISTS)) return 0;
@@ -250,14 +273,14 @@ static int do_rebind(int rootfd, const struct mount_entry *m) {
     if (fd == -2) errno = ENOENT;
     return -1;
   }
-  char target[64];
-  fd_path(target, fd);
-  int rc = mount(target, target, NULL, MS_BIND | MS_REC, NULL);
-  int saved = errno;
-  close(fd);
-  errno = saved;
-  if (rc < 0) return -1;
-  return set_attrs_beneath(rootfd, m->dst, m->attrs);
+  int tree = clone_tree(fd);
+  if (tree < 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return attach_and_close(tree, fd, m->attrs);
 }
 
 static int do_dir(int rootfd, const struct mount_entry *m) {
