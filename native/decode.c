@@ -243,8 +243,9 @@ static int decode_records(const uint8_t *buf, size_t len, struct plan *p, uint32
         break;
       case TAG_UID_SLOTS:
         if ((rc = take(&c, &p->slot_first, 4)) || (rc = take(&c, &p->slot_count, 4))) break;
-        /* never uid 0, never (uid_t)-1, no wrap-around */
-        if (p->slot_first == 0 || p->slot_count == 0 || p->slot_count > UINT32_MAX - 1 - p->slot_first) {
+        /* never uid 0, never (uid_t)-1, no wrap-around: the last slot's uid, first + count - 1, is at
+         * most 0xFFFFFFFE (computed in 64 bits: in 32, first 0xFFFFFFFF wrapped round to uid 0) */
+        if (p->slot_first == 0 || p->slot_count == 0 || (uint64_t)p->slot_first + p->slot_count > UINT32_MAX) {
           rc = DEC_BAD_VALUE;
           break;
         }

@@ -58,6 +58,8 @@ int take_uid_slot(struct plan *p) {
    * sandboxes that ever ran at once). Concurrent launchers each skip the slots held, a few µs apiece. */
   for (uint32_t i = 0; i < p->slot_count; i++) {
     uint32_t uid = p->slot_first + i;
+    /* the decoder refuses such ranges; checked again where the uid is taken (host root, never) */
+    if (uid == 0 || uid == UINT32_MAX) fail(STEP_UID_SLOT, EINVAL, i);
     char path[PLAN_MAX_STRING + 16];
     snprintf(path, sizeof path, "%s/%u", p->slot_dir, uid);
     int fd = SLOT_GONE;

@@ -117,6 +117,13 @@ static void drop_capabilities(void) {
   if (syscall(SYS_capget, &hdr, data) < 0) fail(STEP_CAPS, errno, 101);
   for (int i = 0; i < 2; i++)
     if (data[i].effective || data[i].permitted || data[i].inheritable) fail(STEP_CAPS, EPERM, 102);
+  /* ...and so must the bounding and ambient sets (each read until EINVAL: past the kernel's last cap) */
+  for (unsigned long cap = 0; cap < 64; cap++) {
+    int bounding = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+    if (bounding < 0) break;
+    if (bounding != 0) fail(STEP_CAPS, EPERM, 103);
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) != 0) fail(STEP_CAPS, EPERM, 104);
+  }
 }
 
 static void load_seccomp(const struct plan *p) {

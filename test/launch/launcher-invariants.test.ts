@@ -29,3 +29,20 @@ test('a plan mapping the workload to host uid 0 is refused by the decoder', asyn
   assert.equal(r.code, 125);
   assert.equal(firstError(r.reports).step, 'DECODE');
 });
+
+test('a uid slot range that would wrap round to host uid 0 is refused by the decoder', async () => {
+  // first + count - 1 past 0xFFFFFFFE: slot uids 0xFFFFFFFF ((uid_t)-1), then 0 (host root). The
+  // decoder's check once computed this bound in 32 bits, where it wrapped and let every count pass.
+  const launch = async (first: number, count: number) => {
+    const plan = buildPlan(request({ hostIds: { uid: 1879048192, gid: 1879048192 }, uidSlots: { first, count, lockDir: '/nonexistent/slots' } }));
+    const r = await runLauncher(encodePlan(plan));
+    assert.equal(r.code, 125, `${first}+${count}`);
+    return firstError(r.reports).step;
+  };
+  assert.equal(await launch(0xffffffff, 2), 'DECODE');
+  assert.equal(await launch(0xffffffff, 1), 'DECODE');
+  assert.equal(await launch(0xfffffff0, 0x20), 'DECODE');
+  // control: the highest range allowed (its last uid 0xFFFFFFFE) passes the decoder, and fails later
+  // only for want of its lock directory
+  assert.equal(await launch(0xfffffff0, 0x0f), 'UID_SLOT');
+});
