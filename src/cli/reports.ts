@@ -3,7 +3,8 @@
  * A write that fails is described in one line (what, and the errno) for the caller to report; nothing
  * here throws a raw Node error, whose stack trace would be all the user saw.
  */
-import { closeSync, fstatSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, openSync, writeFileSync, type Stats } from 'node:fs';
+import { resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
 
 /** A path as typed, quoted when it holds a control character: the message must stay one line. */
@@ -21,14 +22,91 @@ export interface ReportFile {
   fd: number;
 }
 
-/** Report files are opened before the run, so an unwritable path fails before anything runs. */
+/**
+ * Report files are opened before the run, so an unwritable path fails before anything runs.
+ *
+ * A report often goes into a directory the workload could write (its own workspace, bound :rw), where
+ * an earlier run may have left a symlink or a FIFO in its place: following the symlink would let that
+ * run choose which host file the next `sandbox exec` truncates and writes (as root, any file), and a
+ * FIFO would hold the next run forever. So no symlink is followed anywhere in the path (each directory
+ * is opened from the one before, O_NOFOLLOW, through /proc/self/fd: no window between a check and the
+ * open), the file is opened without truncating and non-blocking, and only a regular file (truncated
+ * then) or a character device (/dev/null) is written.
+ */
 export function openReport(path: string | undefined, flag: ReportFile['flag']): ReportFile | null {
   if (path === undefined) return null;
+  const abs = resolve(path);
+  let fd: number;
   try {
-    return { flag, path, fd: openSync(path, 'w', 0o644) };
+    fd = openNoFollow(abs);
   } catch (e) {
-    throw new SandboxError('USAGE', `${flag} ${shownPath(path)}: cannot write (${errnoOf(e)})`);
+    const code = errnoOf(e);
+    const link = code === 'ELOOP' || code === 'ENOTDIR' ? symlinkIn(abs) : null;
+    if (link !== null) {
+      throw new SandboxError('USAGE', `${flag} ${shownPath(path)}: ${shownPath(link)} is a symlink, and report files are never written through symlinks (one in a workspace may have been left by a workload); give the real path`);
+    }
+    // ENXIO: a FIFO no one reads (O_NONBLOCK); EISDIR: a directory
+    const st = code === 'ENXIO' || code === 'EISDIR' ? statOrNull(abs) : null;
+    if (st) throw notRegular(flag, path, st);
+    throw new SandboxError('USAGE', `${flag} ${shownPath(path)}: cannot write (${code})`);
   }
+  const st = fstatSync(fd);
+  if (st.isFile()) {
+    ftruncateSync(fd, 0);
+  } else if (!st.isCharacterDevice()) {
+    closeSync(fd);
+    throw notRegular(flag, path, st);
+  }
+  return { flag, path, fd };
+}
+
+function statOrNull(abs: string): Stats | null {
+  try {
+    return lstatSync(abs);
+  } catch {
+    return null;
+  }
+}
+
+function notRegular(flag: ReportFile['flag'], path: string, st: Stats): SandboxError {
+  const kind = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'not a regular file';
+  return new SandboxError('USAGE', `${flag} ${shownPath(path)}: is ${kind}; a report is written to a regular file (or /dev/null)`);
+}
+
+const O_PATH = 0o10000000; // Linux; not among Node's fs.constants (Node adds O_CLOEXEC to every open itself)
+
+/** Opens absolute `abs` for writing (created 0644 if missing), following no symlink on the way. */
+function openNoFollow(abs: string): number {
+  const names = abs.split('/').filter(Boolean);
+  const last = names.pop();
+  let dir = openSync('/', O_PATH | constants.O_DIRECTORY);
+  try {
+    for (const name of names) {
+      // a symlink here is ENOTDIR (O_PATH|O_NOFOLLOW would open the link itself, O_DIRECTORY refuses it)
+      const next = openSync(`/proc/self/fd/${dir}/${name}`, O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      closeSync(dir);
+      dir = next;
+    }
+    if (last === undefined) return openSync('/', constants.O_WRONLY); // '/': EISDIR, as before
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+    return openSync(`/proc/self/fd/${dir}/${last}`, flags, 0o644);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/** The first symlink among the components of `abs`, or null (then the error was something else). */
+function symlinkIn(abs: string): string | null {
+  let prefix = '';
+  for (const name of abs.split('/').filter(Boolean)) {
+    prefix += `/${name}`;
+    try {
+      if (lstatSync(prefix).isSymbolicLink()) return prefix;
+    } catch {
+      return null;
+    }
+  }
+  return null;
 }
 
 /**

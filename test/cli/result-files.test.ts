@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, openSync, readFileSync, symlinkSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -122,17 +122,54 @@ for (const mode of modes()) {
       assert.equal(r.code, 125);
     });
 
-    test('--result and --meta naming one file (the same path, or through a symlink) are refused before the run', async () => {
+    test('--result and --meta naming one file (the same path, or through a hard link) are refused before the run', async () => {
       chmodSync(dir.path, 0o777); // writable by the workload in both modes, so only the refusal can stop it
       const report = join(dir.path, 'both.txt');
       const link = join(dir.path, 'link.txt');
-      symlinkSync(report, link);
+      writeFileSync(report, '');
+      chmodSync(report, 0o666);
+      linkSync(report, link);
       for (const meta of [report, link]) {
         const r = await sandboxExec(['sh', '-c', 'touch /out/ran'], ['--bind', `${dir.path}:/out:rw`, '--result', report, '--meta', meta], { user: mode.user });
         assert.equal(r.stderr, `sandbox: --result ${report} and --meta ${meta} are the same file: give each report its own file [USAGE]\n`);
         assert.equal(r.code, 125);
         assert.equal(existsSync(join(dir.path, 'ran')), false, 'the command did not run');
       }
+    });
+
+    test('a symlink or FIFO a run left in its workspace is never written through by the next run\'s --result/--meta', { timeout: 60_000 }, async () => {
+      // run 1, the attacker: plants a symlink to a host file in place of result.json, one to a directory
+      // in place of a subdirectory, and a FIFO in place of meta.txt
+      const ws = join(dir.path, 'planted');
+      mkdirSync(ws);
+      chmodSync(ws, 0o777);
+      const victim = join(dir.path, 'victim.txt');
+      writeFileSync(victim, 'precious\n');
+      chmodSync(victim, 0o666); // writable by the CLI's user in both modes: only the refusal protects it
+      const plant = `ln -s ${victim} result.json && ln -s ${dir.path} sub && mkfifo meta.txt`;
+      const first = await sandboxExec(['sh', '-c', plant], ['--bind', `${ws}:/work:rw`, '--workdir', '/work'], { user: mode.user });
+      assert.equal(first.code, 0, first.stderr);
+      // run 2, the victim: reports pointed into the workspace; each is refused before anything runs
+      const cases: [string[], RegExp][] = [
+        [['--result', join(ws, 'result.json')], /: .*result\.json is a symlink, and report files are never written through symlinks/],
+        [['--meta', join(ws, 'sub/victim.txt')], /: .*\/sub is a symlink, and report files are never written through symlinks/],
+        [['--meta', join(ws, 'meta.txt')], /: is a FIFO; a report is written to a regular file/],
+      ];
+      for (const [args, message] of cases) {
+        const r = await sandboxExec(['sh', '-c', 'touch /work/ran'], ['--bind', `${ws}:/work:rw`, ...args], { user: mode.user, timeoutMs: 30_000 });
+        assert.equal(r.signal, null, `${args.join(' ')}: did not hang`);
+        assert.equal(r.code, 125, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+        assert.equal(existsSync(join(ws, 'ran')), false, 'the command did not run');
+      }
+      assert.equal(readFileSync(victim, 'utf8'), 'precious\n', 'the host file is untouched');
+      // control: a regular file there is written (and truncated first)
+      const real = join(ws, 'real.json');
+      writeFileSync(real, 'x'.repeat(100_000));
+      chmodSync(real, 0o666);
+      const ok = await sandboxExec(['/bin/true'], ['--result', real], { user: mode.user });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal((JSON.parse(readFileSync(real, 'utf8')) as { status: string }).status, 'OK');
     });
 
     for (const [what, script, outputBytes] of [
