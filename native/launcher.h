@@ -171,6 +171,7 @@ enum report_type {
                          it happens (the supervisor's clock is the same: no time namespace is made) */
   REPORT_CPU = 9,     /* with TAG_CPU_USAGE, before EXIT: err:index = the cgroup's CPU time in ns, high:low
                          32 bits, read by init as it reaped the workload */
+  REPORT_HELD = 10,   /* (--hold) A has reaped init and waits for SIGUSR1 before it exits */
 };
 
 struct report {
@@ -254,6 +255,7 @@ void report_uid(uint32_t uid);
 void report_output(uint32_t fd);
 void report_clock(uint32_t which, uint64_t ns);
 void report_cpu(uint64_t ns);
+void report_held(void);
 uint64_t monotonic_ns(void);
 uint32_t own_cpu_us(void);
 _Noreturn void fail(enum step step, int err, uint32_t index);

@@ -48,6 +48,32 @@ static void on_terminate(int sig) {
   else _exit(128 + sig);
 }
 
+/*
+ * --hold: A stays after the sandbox has ended, until the supervisor sends SIGUSR1 (or HOLD_MAX_S
+ * pass). With it, a launcher that systemd-run put in a scope of its own keeps that scope alive: when a
+ * scope's last process exits, systemd removes its cgroup, with the run's cgroups in it, and the
+ * supervisor reads the run's statistics there after init has exited. A's SIGUSR1 handler only notes a
+ * release that comes early; init, which inherits it, is never sent one. */
+#define HOLD_MAX_S 30
+static int hold_after_run;
+static volatile sig_atomic_t hold_released;
+static void on_release(int sig) {
+  (void)sig;
+  hold_released = 1;
+}
+
+static void hold_until_released(void) {
+  sigset_t usr1, old;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &usr1, &old);
+  report_held();
+  struct timespec limit = {HOLD_MAX_S, 0};
+  /* a SIGUSR1 that came before the block was noted by on_release; one after it waits here, pending */
+  while (!hold_released && sigtimedwait(&usr1, NULL, &limit) < 0 && errno == EINTR) {}
+  sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 /* The plan from `fd` to its end: with read(2) in A (a pipe, or the memfd at offset 0), with pread(2)
  * from offset 0 in a prepared init (the memfd whose shared offset A's reads moved to its end). */
 static uint8_t *read_plan(int fd, int positional, size_t *len) {
@@ -535,6 +561,10 @@ int run_outer(long parent_pid, int check_only, struct prepared_init *prepared) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
+  if (hold_after_run) {
+    sa.sa_handler = on_release;
+    sigaction(SIGUSR1, &sa, NULL);
+  }
 
   struct relays relays;
   relays_open(&plan, &relays);
@@ -595,6 +625,7 @@ int run_outer(long parent_pid, int check_only, struct prepared_init *prepared) {
     if (errno != EINTR) fail(STEP_WAIT, errno, 1);
   /* init is reaped: every process of the sandbox is gone (its pid namespace ended with it) */
   terminals_restore(&terminals);
+  if (hold_after_run) hold_until_released();
   plan_free(&plan);
   free(buf);
   return exit_code_of(status);
@@ -606,6 +637,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--check-plan") == 0) check_only = 1;
     else if (strcmp(argv[i], "--zygote") == 0) zygote = 1;
+    else if (strcmp(argv[i], "--hold") == 0) hold_after_run = 1;
     else if (strcmp(argv[i], "--parent-pid") == 0 && i + 1 < argc) parent_pid = strtol(argv[++i], NULL, 10);
     else {
       fprintf(stderr, "sandbox-launcher: internal program of `sandbox`; not meant to be run by hand\n");

@@ -49,6 +49,7 @@ void report_clock(uint32_t which, uint64_t ns) {
 
 /* The cgroup's CPU time, read by init from the counter it opened (see REPORT_CPU). */
 void report_cpu(uint64_t ns) { send_report_u64(REPORT_CPU, STEP_NONE, ns); }
+void report_held(void) { send_report(REPORT_HELD, STEP_NONE, 0, 0); }
 
 /* CPU time this process has used so far (user + system), in microseconds. */
 uint32_t own_cpu_us(void) {

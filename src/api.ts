@@ -111,6 +111,13 @@ function inputFailed(result: Result, e: Error): void {
 async function superviseRun(prepared: PreparedRun, io: Stdio, opts: RunOptions): Promise<{ outcome: LaunchOutcome; measurements: Measurements }> {
   const launcher = opts.launcher ?? 'zygote';
   let measured: Promise<Measurements> | null = null;
+  const measure = () => {
+    if (!measured) {
+      measured = prepared.measure();
+      measured.catch(() => { /* awaited below, where a failure is reported */ });
+    }
+    return measured;
+  };
   prepared.watchdogs.push(io.limiter);
   const outcome = await supervise({
     plan: prepared.plan,
@@ -122,10 +129,9 @@ async function superviseRun(prepared: PreparedRun, io: Stdio, opts: RunOptions):
       io.attach(childStdio);
       if (launcher === 'zygote') prepared.prepareNext();
     },
-    onWorkloadExit: () => {
-      measured = prepared.measure();
-      measured.catch(() => { /* awaited below, where a failure is reported */ });
-    },
+    onWorkloadExit: measure,
+    // in a systemd scope, the run's cgroups go with the launcher: it waits until they are read
+    ...(prepared.wrapper ? { hold: measure } : {}),
     ...(prepared.wallTimeMs !== undefined ? { wallTimeMs: prepared.wallTimeMs } : {}),
     // the same array: a run in a systemd scope adds its CPU watchdog once the scope exists
     watchdogs: prepared.watchdogs,
@@ -133,7 +139,7 @@ async function superviseRun(prepared: PreparedRun, io: Stdio, opts: RunOptions):
     ...(prepared.beforePlan ? { beforePlan: prepared.beforePlan } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  return { outcome, measurements: await (measured ?? prepared.measure()) };
+  return { outcome, measurements: await measure() };
 }
 
 /** Build the LaunchPlan without running anything (what `sandbox exec --dry-run` prints). */

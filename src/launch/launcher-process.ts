@@ -21,7 +21,8 @@ export interface LauncherHandle {
   stdio?: readonly (Readable | Writable | null | undefined)[];
   /** the read end of its report pipe (fd 4) */
   reports: ReportStream;
-  kill(signal: 'SIGTERM' | 'SIGKILL'): void;
+  /** SIGUSR1: the release of a launcher started with --hold */
+  kill(signal: 'SIGTERM' | 'SIGKILL' | 'SIGUSR1'): void;
   onExit(cb: (code: number | null, signal: NodeJS.Signals | null) => void): void;
 }
 

@@ -53,6 +53,12 @@ export interface SuperviseRequest {
   launcher?: 'zygote' | 'spawn';
   /** called when init reports the workload's exit, while the sandbox is still being torn down */
   onWorkloadExit?: () => void;
+  /**
+   * With a wrapper: the launcher (--hold) waits, once the sandbox has ended, until this settles, and
+   * only then exits. A systemd scope lives as long as a process is in it, and the run's cgroups are in
+   * the scope: they must be read (the run's statistics) before the launcher, the scope's last process,
+   * is gone. */
+  hold?: () => Promise<unknown>;
   wallTimeMs?: number;
   watchdogs?: Watchdog[];
   signal?: AbortSignal;
@@ -101,7 +107,7 @@ export function launcherPath(): string {
 function spawnLauncher(req: SuperviseRequest, launcher: string, onFailure: (e: unknown) => void): LauncherHandle {
   // An empty environment for the launcher: the workload's env comes from the plan only. A wrapper
   // (systemd-run) gets what it needs to reach the user's service manager, and nothing else.
-  const launcherArgs = [launcher, '--parent-pid', String(process.pid)];
+  const launcherArgs = [launcher, '--parent-pid', String(process.pid), ...(req.hold ? ['--hold'] : [])];
   const argv = req.wrapper ? [...req.wrapper, ...launcherArgs] : launcherArgs;
   const env: string[] = [];
   if (req.wrapper) {
@@ -228,6 +234,9 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
         outcome.killed ??= 'output';
       } else if (r.type === 'uid') {
         outcome.hostUid = r.hostUid;
+      } else if (r.type === 'held') {
+        const release = () => child.kill('SIGUSR1');
+        (req.hold ? req.hold() : Promise.resolve()).then(release, release);
       } else if (r.type === 'rusage') {
         outcome.rusage = { maxRssKiB: r.maxRssKiB, cpuUs: r.cpuUs };
       } else {

@@ -83,7 +83,7 @@ export const RELAY = { stdout: 1 << 1, stderr: 1 << 2 } as const;
 /** TAG_RELAY's byte limit when there is none */
 const RELAY_NO_LIMIT = 0xffffffffffffffffn;
 
-export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6, OUTPUT: 7, CLOCK: 8, CPU: 9 } as const;
+export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6, OUTPUT: 7, CLOCK: 8, CPU: 9, HELD: 10 } as const;
 export const REPORT_SIZE = 16;
 
 const RLIM_INFINITY = 0xffffffffffffffffn;
@@ -325,7 +325,9 @@ export type LauncherReport =
   /** init's CLOCK_MONOTONIC (ns) as it forked the workload ('start') or reaped it ('end') */
   | { type: 'clock'; which: 'start' | 'end'; ns: bigint }
   /** the run cgroup's CPU time (ns), read by init as it reaped the workload */
-  | { type: 'cpu'; ns: bigint };
+  | { type: 'cpu'; ns: bigint }
+  /** (a launcher started with --hold) the sandbox has ended; the launcher waits for SIGUSR1 to exit */
+  | { type: 'held' };
 
 const STEP_NAMES = new Map<number, StepName>(Object.entries(STEP).map(([k, v]) => [v, k as StepName]));
 
@@ -346,6 +348,7 @@ export function decodeReport(b: Buffer): LauncherReport {
     case REPORT.OUTPUT: return { type: 'output', fd: index };
     case REPORT.CPU: return { type: 'cpu', ns: u64Of(err, index) };
     case REPORT.CLOCK: return { type: 'clock', which: step === 1 ? 'start' : 'end', ns: u64Of(err, index) };
+    case REPORT.HELD: return { type: 'held' };
     default: return { type: 'error', step: STEP_NAMES.get(step) ?? 'NONE', errno: err, index };
   }
 }

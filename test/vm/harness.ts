@@ -6,9 +6,12 @@
  *   initramfs (built here: busybox-static + the 9p/overlay modules + /init)
  *     → mounts host / (9p, ro) + tmpfs → overlay, a second 9p share ("xchg", rw) for jobs and results,
  *       proc/sys/dev/tmp, and cgroup2 on /sys/fs/cgroup
- *     → switch_root (not chroot: inside a chroot the kernel refuses to create user namespaces)
+ *     → switch_root (not chroot: inside a chroot the kernel refuses to create user namespaces) into
+ *       a shell script (pid1 'shell'), or into the host's systemd with that script as its boot unit
+ *       (pid1 'systemd', for real login sessions, user managers and scopes)
  *     → guest.sh runs each job as root, or as an unprivileged user inside a delegated cgroup (chown of the
- *       directory and of cgroup.procs, cgroup.subtree_control, cgroup.threads — what systemd's Delegate=yes does)
+ *       directory and of cgroup.procs, cgroup.subtree_control, cgroup.threads — what systemd's Delegate=yes does),
+ *       or (under systemd) as that user in a login session
  *     → poweroff -f.
  *
  * KVM hangs on these machines, so -accel tcg. Everything is built in one temp dir that is always removed.
@@ -52,11 +55,11 @@ export interface VmJob {
   /** Default root. A user job runs inside a fresh cgroup delegated to that user. */
   user?: VmUser;
   /**
-   * With `user`: lay the cgroups out as systemd does for a login session instead — a user-owned tree
-   * (like user@UID.service, Delegate=yes) whose child `session.scope`, where the job runs, stays root's.
-   * The job's own cgroup is then not delegated.
+   * With `user` and `pid1: 'systemd'`: a real login session — `su --login` through PAM, so pam_systemd
+   * registers it with logind (a session-N.scope of root's under user-UID.slice) and the user's own
+   * systemd --user manager is started, with its bus at $XDG_RUNTIME_DIR/bus.
    */
-  systemdSession?: boolean;
+  login?: boolean;
   env?: Record<string, string>;
 }
 
@@ -81,7 +84,26 @@ export interface VmOptions {
   cpus?: number;
   /** Working directory of every job (the host path, identical in the guest). Default: process.cwd(). */
   cwd?: string;
+  /**
+   * PID 1 after switch_root: 'shell' (default) runs the jobs from a plain shell script; 'systemd' boots the
+   * host's systemd with the jobs as its one boot unit (sbxvm.service, with D-Bus and logind), for tests
+   * that need a real systemd — its user managers, transient scopes, Delegate=yes. Slower to boot.
+   */
+  pid1?: 'shell' | 'systemd';
 }
+
+/** systemd's boot unit in the 'systemd' mode: the jobs' script, once D-Bus and logind can be reached. */
+const BOOT_UNIT = `[Unit]
+Description=sandbox VM test jobs
+Wants=dbus.socket systemd-logind.service
+After=dbus.socket systemd-logind.service systemd-user-sessions.service
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh ${XCHG}/guest.sh
+StandardOutput=journal+console
+StandardError=journal+console
+`;
 
 /** The newest Debian 6.1 kernel and its modules; throws with the install command when absent. */
 export function findKernel(): { kernel: string; modules: string; version: string } {
@@ -96,7 +118,7 @@ export function findKernel(): { kernel: string; modules: string; version: string
   return { kernel: `/boot/vmlinuz-${version}`, modules: `/lib/modules/${version}/kernel`, version };
 }
 
-function initScript(repo: string): string {
+function initScript(repo: string, pid1: 'shell' | 'systemd'): string {
   const insmods = MODULES.map(([n]) => `insmod /lib/modules/${n}.ko || fail "insmod ${n}"`).join('\n');
   return `#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -120,7 +142,13 @@ mount -t cgroup2 none /newroot/sys/fs/cgroup || fail "cgroup2"
 # The working directory (the repo) is shared on its own and mounted at the same path: the guest's own
 # /tmp and /run would otherwise hide it when it lives there (a CI checkout may).
 mkdir -p /newroot${repo} && mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 repo /newroot${repo} || fail "mount repo"
-exec switch_root /newroot /bin/sh ${XCHG}/guest.sh
+${pid1 === 'systemd'
+    ? `mkdir -p /newroot/etc/systemd/system && cp /sbxvm.service /newroot/etc/systemd/system/ || fail "boot unit"
+# The host's /.dockerenv would make systemd believe it runs in a container (and ignore the kernel's
+# command line); removed in the overlay only.
+rm -f /newroot/.dockerenv
+exec switch_root /newroot /lib/systemd/systemd --unit=sbxvm.service`
+    : `exec switch_root /newroot /bin/sh ${XCHG}/guest.sh`}
 `;
 }
 
@@ -137,18 +165,10 @@ function guestScript(jobs: VmJob[], cwd: string): string {
   ];
   jobs.forEach((job, i) => {
     lines.push(`cd ${shq(cwd)}`);
-    if (!job.user) {
+    if (job.user && job.login) {
+      lines.push(`su --login --shell=/bin/sh --command "cd ${shq(cwd)} && sh $X/job-${i}.sh" ${job.user.name} > $X/job-${i}.out 2>&1 < /dev/null; echo $? > $X/job-${i}.rc`);
+    } else if (!job.user) {
       lines.push(`HOME=/root sh $X/job-${i}.sh > $X/job-${i}.out 2>&1 < /dev/null; echo $? > $X/job-${i}.rc`);
-    } else if (job.systemdSession) {
-      const u = job.user;
-      const t = `/sys/fs/cgroup/sbxvm-user-${i}`;
-      // The user's tree is theirs (Delegate=yes); the session scope inside it is not.
-      lines.push(
-        `mkdir ${t} && echo "+memory +pids +cpu" > ${t}/cgroup.subtree_control && mkdir ${t}/session.scope`,
-        `chown ${u.uid}:${u.gid} ${t} ${t}/cgroup.procs ${t}/cgroup.subtree_control ${t}/cgroup.threads`,
-        `sh -c 'echo $$ > ${t}/session.scope/cgroup.procs && exec setpriv --reuid=${u.uid} --regid=${u.gid} --init-groups ` +
-          `env HOME=/home/${u.name} USER=${u.name} LOGNAME=${u.name} sh $0' $X/job-${i}.sh > $X/job-${i}.out 2>&1 < /dev/null; echo $? > $X/job-${i}.rc`,
-      );
     } else {
       const u = job.user;
       const d = `/sys/fs/cgroup/sbxvm-deleg-${i}`;
@@ -171,7 +191,7 @@ function jobScript(job: VmJob): string {
   return ['#!/bin/sh', ...env, job.command, ''].join('\n');
 }
 
-function buildInitramfs(modulesDir: string, repo: string): Buffer {
+function buildInitramfs(modulesDir: string, repo: string, pid1: 'shell' | 'systemd'): Buffer {
   const entries: CpioEntry[] = ['bin', 'dev', 'proc', 'sys', 'lower', 'upper', 'newroot', 'lib', 'lib/modules'].map((name) => ({
     name,
     mode: S_IFDIR | 0o755,
@@ -179,7 +199,8 @@ function buildInitramfs(modulesDir: string, repo: string): Buffer {
   // Without /dev/console in the initramfs, /init starts with no stdout and its diagnostics are lost.
   entries.push({ name: 'dev/console', mode: S_IFCHR | 0o600, rdevMajor: 5, rdevMinor: 1 });
   entries.push({ name: 'bin/busybox', mode: S_IFREG | 0o755, data: readFileSync(BUSYBOX) });
-  entries.push({ name: 'init', mode: S_IFREG | 0o755, data: Buffer.from(initScript(repo)) });
+  entries.push({ name: 'init', mode: S_IFREG | 0o755, data: Buffer.from(initScript(repo, pid1)) });
+  if (pid1 === 'systemd') entries.push({ name: 'sbxvm.service', mode: S_IFREG | 0o644, data: Buffer.from(BOOT_UNIT) });
   for (const [name, rel] of MODULES) {
     entries.push({ name: `lib/modules/${name}.ko`, mode: S_IFREG | 0o644, data: readFileSync(join(modulesDir, rel)) });
   }
@@ -196,7 +217,8 @@ export async function runInVm(jobs: VmJob[], opts: VmOptions = {}): Promise<VmRu
     const xchg = join(work, 'xchg');
     const initrd = join(work, 'initramfs.cpio');
     if (!/^\/[A-Za-z0-9._\/-]*$/.test(cwd)) throw new Error(`the VM harness needs a plain absolute working directory, not ${cwd}`);
-    writeFileSync(initrd, buildInitramfs(modules, cwd));
+    const pid1 = opts.pid1 ?? 'shell';
+    writeFileSync(initrd, buildInitramfs(modules, cwd, pid1));
     // mkdtemp makes 0700 directories; the unprivileged guest user must be able to read its job script.
     mkdirSync(xchg);
     chmodSync(work, 0o755);
@@ -210,7 +232,7 @@ export async function runInVm(jobs: VmJob[], opts: VmOptions = {}): Promise<VmRu
       '-smp', String(opts.cpus ?? 2),
       '-nographic', '-no-reboot', '-nic', 'none',
       '-kernel', kernel, '-initrd', initrd,
-      '-append', 'console=ttyS0 quiet panic=-1',
+      '-append', `console=ttyS0 quiet panic=-1${pid1 === 'systemd' ? ' systemd.show_status=1' : ''}`,
       '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
       '-virtfs', `local,path=${xchg},mount_tag=xchg,security_model=none,multidevs=remap`,
       '-virtfs', `local,path=${cwd},mount_tag=repo,security_model=none,readonly=on,multidevs=remap`,

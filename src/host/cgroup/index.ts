@@ -26,7 +26,10 @@ export async function scopeCommand(): Promise<string[] | null> {
   if (!host.v2Scope) return null;
   // --scope: systemd-run registers a transient scope for its own pid and then execs the command in
   // place (same pid, fds and environment); Delegate=yes hands the scope's cgroup to the user.
-  return [host.v2Scope.systemdRun, '--user', '--scope', '--quiet', '--collect', '-p', 'Delegate=yes', '--'];
+  // OOMPolicy=continue: an OOM kill inside the run's cgroup is the workload's verdict (ML); under the
+  // default (stop) systemd ends the whole scope at once, the launcher and the run's cgroups with it,
+  // before the run can be measured (seen with systemd 252).
+  return [host.v2Scope.systemdRun, '--user', '--scope', '--quiet', '--collect', '-p', 'Delegate=yes', '-p', 'OOMPolicy=continue', '--'];
 }
 
 const SCOPE_WAIT_MS = 5000;
