@@ -123,7 +123,8 @@ async function superviseRun(prepared: PreparedRun, io: Stdio, opts: RunOptions):
     plan: prepared.plan,
     stdio: io.slots,
     relay: io.relay,
-    ...(prepared.limits.outputBytes !== undefined ? { relayLimit: prepared.limits.outputBytes } : {}),
+    // the output limit, or the cap on captured output (stdio.ts)
+    ...(io.limiter.limit !== undefined ? { relayLimit: io.limiter.limit } : {}),
     launcher,
     onSpawn: (childStdio) => {
       io.attach(childStdio);

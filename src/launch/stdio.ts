@@ -24,13 +24,21 @@ import { clip } from './wire.js';
 export type StdinOption = 'inherit' | 'ignore' | string | Buffer | Readable;
 export type OutputOption = 'inherit' | 'ignore' | 'buffer' | Writable;
 
+/**
+ * The most output a run may capture into this process's memory ('buffer', as `sandbox exec --json`
+ * does) when it has no output limit of its own. The sandbox's memory limit does not cover the
+ * supervisor: without this, a workload under --memory 32M made it hold 3.3 GB of captured output (and
+ * Node's Buffer tops out at 4 GiB). Past it the run ends as OL, as for an output limit.
+ */
+export const CAPTURE_LIMIT_BYTES = 1 << 30;
+
 /** Counts stdout+stderr bytes; past the limit it keeps nothing more and asks for the kill. */
 export class OutputLimiter implements Watchdog {
   private used = 0;
   private kill: ((r: KillReason) => void) | null = null;
   exceeded = false;
 
-  constructor(private readonly limit: number | undefined) {}
+  constructor(readonly limit: number | undefined) {}
 
   start(ctx: { kill(reason: KillReason): void }): void {
     this.kill = ctx.kill;
@@ -134,12 +142,15 @@ export function openStdio(
   /** the launcher is spawned (it can relay outputs; see above) */
   spawned = false,
 ): Stdio {
-  const limiter = new OutputLimiter(outputLimit);
+  const captures = opts.stdout === 'buffer' || opts.stderr === 'buffer';
+  const limiter = new OutputLimiter(outputLimit ?? (captures ? CAPTURE_LIMIT_BYTES : undefined));
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   const childEnds: number[] = [];
   const ours: Socket[] = [];
   const done: Promise<void>[] = [];
+  // an output limit counts every output; the cap on captured output only the captured ones (an
+  // inherited output is not made a pipe for it)
   const needsPipe = (o: OutputOption | undefined) => !(o === undefined || o === 'ignore' || o === 'inherit') || (outputLimit !== undefined && o !== 'ignore');
   const relay: ('stdout' | 'stderr')[] = [];
   const relayed = new Map<number, (stream: Readable) => void>();

@@ -9,6 +9,7 @@ import { failureExitCode, failureMessage, type LaunchFailure } from './launcher-
 import type { Measurements, PreparedRun } from './prepare.js';
 import type { Result, Status } from './result.js';
 import { signalName } from './result.js';
+import { CAPTURE_LIMIT_BYTES } from './stdio.js';
 import { SETUP_TIMEOUT_MS, type LaunchOutcome } from './supervisor.js';
 
 const SIGKILL = constants.signals.SIGKILL;
@@ -74,7 +75,12 @@ function decide(outcome: LaunchOutcome, f: Figures, prepared: PreparedRun, outpu
     return { status: 'TO', message: `CPU time limit exceeded (${limits.cpuTimeMs} ms)`, exitCode: killedExit };
   }
   if (f.memory.oomKilled) return { status: 'ML', message: `memory limit exceeded (${limits.memoryBytes} bytes): killed by the OOM killer`, exitCode: sig !== null ? killedExit : (outcome.exit?.code ?? killedExit) };
-  if (outputExceeded || outcome.killed === 'output') return { status: 'OL', message: `output limit exceeded (${limits.outputBytes} bytes)`, exitCode: killedExit };
+  if (outputExceeded || outcome.killed === 'output') {
+    const message = limits.outputBytes !== undefined
+      ? `output limit exceeded (${limits.outputBytes} bytes)`
+      : `captured output past ${CAPTURE_LIMIT_BYTES} bytes, the most a run without an output limit may capture; set one (--output-limit, outputLimit)`;
+    return { status: 'OL', message, exitCode: killedExit };
+  }
   if (outcome.exit) {
     const { code } = outcome.exit;
     if (sig !== null) {

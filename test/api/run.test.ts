@@ -66,6 +66,18 @@ describe('run(): output, input and statuses', { timeout: 120_000 }, () => {
     assert.equal(r.stdout!.subarray(-4).toString(), 'END\n');
   });
 
+  for (const launcher of ['zygote', 'spawn'] as const) {
+    test(`captured output has a cap without an output limit: OL at 1 GiB, the supervisor holds no more (${launcher})`, { timeout: 120_000 }, async () => {
+      // a workload that floods a captured stdout (no output limit) must not grow this process without
+      // bound: the sandbox's memory limit does not cover the supervisor
+      const r = await run({ policy: 'strict', memory: '32M', command: ['head', '-c', '1200M', '/dev/zero'], stdout: 'buffer', stderr: 'buffer', launcher });
+      assert.equal(r.status, 'OL', r.message);
+      assert.match(r.message, /captured output past 1073741824 bytes, the most a run without an output limit may capture; set one/);
+      assert.equal(r.stdout!.length, 1 << 30, 'exactly the cap is kept');
+      assert.equal(r.outputTruncated, true);
+    });
+  }
+
   test('a non-zero exit is status RE with that exit code', async () => {
     const r = await run({ policy: 'strict', command: ['sh', '-c', 'echo before; exit 7'], stdout: 'buffer', stdin: 'ignore' });
     assert.equal(r.status, 'RE');
