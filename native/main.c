@@ -289,6 +289,13 @@ static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped
       uint64_t cpu = read_cpu_counter(cpu_counter);
       if (cpu != 0) report_cpu(cpu);
       report_exit(status);
+      /* What still runs (background processes, daemons) ends with the workload. Killed and reaped
+       * now, not by the kernel as init exits, so that the figures below count their CPU and memory
+       * too: rootless they are the run's only figures, and a workload that left a burner running
+       * when it exited was reported a fraction of the CPU it used (a process init never reaps is in
+       * no rusage). kill(-1) from a pid namespace's init: every other process of the namespace. */
+      kill(-1, SIGKILL);
+      while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {}
       struct rusage ru;
       if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
         uint64_t us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
