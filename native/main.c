@@ -53,7 +53,7 @@ static void on_terminate(int sig) {
  * pass). With it, a launcher that systemd-run put in a scope of its own keeps that scope alive: when a
  * scope's last process exits, systemd removes its cgroup, with the run's cgroups in it, and the
  * supervisor reads the run's statistics there after init has exited. A's SIGUSR1 handler only notes a
- * release that comes early; init, which inherits it, is never sent one. */
+ * release that comes early (init, cloned with it, sets SIGUSR1 back to the default). */
 #define HOLD_MAX_S 30
 static int hold_after_run;
 static volatile sig_atomic_t hold_released;
@@ -313,6 +313,8 @@ static _Noreturn void run_init(const struct plan *p, int syncfd, int *idmapped_t
   signal(SIGTERM, SIG_DFL);
   signal(SIGINT, SIG_DFL);
   signal(SIGHUP, SIG_DFL);
+  /* not A's --hold handler: a pid namespace's init gets from inside only the signals it handles */
+  signal(SIGUSR1, SIG_DFL);
   parent_death_signal();
   retitle_init();
   char go;
