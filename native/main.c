@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <poll.h>
@@ -119,6 +120,35 @@ static void join_cgroups(const struct plan *p, pid_t who) {
   snprintf(pid, sizeof pid, "%d\n", (int)who);
   for (uint32_t i = 0; i < p->n_cgroup_procs; i++)
     if (write_file(p->cgroup_procs[i], pid) < 0) fail(STEP_JOIN_CGROUP, errno, i);
+}
+
+/*
+ * In --hold mode A also leaves the run's cgroup once init has been cloned into it, back to the one it
+ * came from (the scope's sandbox-supervisor). Otherwise an OOM kill in the run's cgroup, which kills
+ * the whole group (memory.oom.group), would take A, the scope's keeper, with it: the scope would go,
+ * the run's cgroups with it, before an ML run was measured (seen under systemd 252). What A does after
+ * it leaves (relaying, waiting) is not the workload's anyway. cgroup v2 only, as scopes are.
+ */
+static char home_procs[PATH_MAX];
+
+static void remember_home_cgroup(void) {
+  FILE *f = fopen("/proc/self/cgroup", "re");
+  if (!f) fail(STEP_JOIN_CGROUP, errno, 1000);
+  char line[PATH_MAX - 64]; /* room for the prefix and suffix below */
+  home_procs[0] = '\0';
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "0::/", 4) != 0) continue;
+    line[strcspn(line, "\n")] = '\0';
+    snprintf(home_procs, sizeof home_procs, "/sys/fs/cgroup%s/cgroup.procs", line + 3);
+  }
+  fclose(f);
+  if (home_procs[0] == '\0') fail(STEP_JOIN_CGROUP, ENOENT, 1000);
+}
+
+static void return_home_cgroup(void) {
+  char pid[32];
+  snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+  if (write_file(home_procs, pid) < 0) fail(STEP_JOIN_CGROUP, errno, 1001);
 }
 
 /* A: one line per map, our single host id to the inside id. "deny" on setgroups first: the kernel
@@ -555,6 +585,7 @@ int run_outer(long parent_pid, int check_only, struct prepared_init *prepared) {
   }
   int slot_fd = take_uid_slot(&plan);
   int *idmapped_trees = prepare_idmapped_binds(&plan);
+  if (hold_after_run) remember_home_cgroup();
   join_cgroups(&plan, getpid());
   /* Setup CPU is reported so the supervisor can tell it from the workload's: only what A spends
    * from here on is charged to the run's cgroup. */
@@ -627,6 +658,7 @@ int run_outer(long parent_pid, int check_only, struct prepared_init *prepared) {
   if (init->pid > 0 ? (rc = hand_to_init(init->sock, HANDOFF_GO, NULL, 0)) < 0 : write(sync[1], "g", 1) != 1)
     fail(STEP_SYNC, init->pid > 0 ? -rc : errno, 2);
   report_setup(1, own_cpu_us() - cpu_at_join);
+  if (hold_after_run) return_home_cgroup();
   relays_run(&relays, pid);
 
   int status;
