@@ -26,9 +26,11 @@ export async function scopeCommand(): Promise<string[] | null> {
   if (!host.v2Scope) return null;
   // --scope: systemd-run registers a transient scope for its own pid and then execs the command in
   // place (same pid, fds and environment); Delegate=yes hands the scope's cgroup to the user.
-  // OOMPolicy=continue: an OOM kill inside the run's cgroup is the workload's verdict (ML); under the
-  // default (stop) systemd ends the whole scope at once, the launcher and the run's cgroups with it,
-  // before the run can be measured (seen with systemd 252).
+  // OOMPolicy=continue: an OOM kill inside the run's cgroup is the workload's verdict (ML), not a
+  // reason for systemd to stop the scope, the launcher and the run's cgroups with it, before the run
+  // is measured. Scopes honour it from systemd 253 (which defaults to it with Delegate=yes); 252
+  // accepts and ignores it. What keeps the scope there is the launcher's leaving the run's cgroup,
+  // whose OOM group kill would take it (native/main.c, --hold).
   return [host.v2Scope.systemdRun, '--user', '--scope', '--quiet', '--collect', '-p', 'Delegate=yes', '-p', 'OOMPolicy=continue', '--'];
 }
 
