@@ -39,16 +39,7 @@ struct sbx_mount_attr {
 #define SBX_MOUNT_ATTR_NOSUID 0x2
 #define SBX_MOUNT_ATTR_NODEV 0x4
 #define SBX_MOUNT_ATTR_NOEXEC 0x8
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
 
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
-#ifndef OPEN_TREE_CLOEXEC
-#define OPEN_TREE_CLOEXEC O_CLOEXEC
-#endif
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
@@ -159,11 +150,13 @@ static int attach_tree(int tree, int target, uint32_t attrs) {
   return (int)syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 }
 
-/* attach_tree, closing both fds (errno kept). */
-static int attach_and_close(int tree, int target, uint32_t attrs) {
-  int rc = attach_tree(tree, target, attrs);
+/* A copy of the mount tree at `src` attached at `target` with `attrs` (they may be the same fd: a
+ * rebind); `target` is closed, errno kept. */
+static int bind_copy(int src, int target, uint32_t attrs) {
+  int tree = clone_tree(src);
+  int rc = tree < 0 ? -1 : attach_tree(tree, target, attrs);
   int saved = errno;
-  close(tree);
+  if (tree >= 0) close(tree);
   close(target);
   errno = saved;
   return rc;
@@ -255,14 +248,7 @@ static int do_bind(int rootfd, const struct mount_entry *m, int srcfd) {
   if (fstat(srcfd, &st) < 0) return -1;
   int fd = target_for(rootfd, m, S_ISDIR(st.st_mode));
   if (fd < 0) return fd == -2 ? 0 : -1;
-  int tree = clone_tree(srcfd);
-  if (tree < 0) {
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
-  }
-  return attach_and_close(tree, fd, m->attrs);
+  return bind_copy(srcfd, fd, m->attrs);
 }
 
 /* The mount at dst again, on top of itself, with other attributes (e.g. /proc/sys read-only). */
@@ -273,14 +259,7 @@ static int do_rebind(int rootfd, const struct mount_entry *m) {
     if (fd == -2) errno = ENOENT;
     return -1;
   }
-  int tree = clone_tree(fd);
-  if (tree < 0) {
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
-  }
-  return attach_and_close(tree, fd, m->attrs);
+  return bind_copy(fd, fd, m->attrs);
 }
 
 static int do_dir(int rootfd, const struct mount_entry *m) {

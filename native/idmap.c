@@ -26,15 +26,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
-#ifndef OPEN_TREE_CLOEXEC
-#define OPEN_TREE_CLOEXEC O_CLOEXEC
-#endif
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
 #define SBX_MOUNT_ATTR_NOSUID 0x2
 #define SBX_MOUNT_ATTR_NODEV 0x4
 #define SBX_MOUNT_ATTR_IDMAP 0x00100000

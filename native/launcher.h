@@ -41,6 +41,18 @@
 #define PLAN_MAX_SECCOMP_INSNS 4096u
 
 /* fd numbers agreed with the supervisor (src/launch/supervisor.ts) */
+/* open_tree(2) (Linux 5.2), called through syscall(2) for detached copies of mount trees
+ * (filesystem.c, idmap.c): its flags, where the libc headers lack them. */
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
 #define FD_PLAN 3
 #define FD_REPORT 4
 
