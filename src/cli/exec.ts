@@ -27,13 +27,17 @@ function builder(y: Argv): Argv<ExecArgs> {
     .example('$0 exec --policy judge --cpu-time 1s --memory 256M --meta meta.txt -- ./a.out', '') as unknown as Argv<ExecArgs>;
 }
 
+/**
+ * The words after `--`. Neither parser gives an empty `--` (a bare trailing `--` is no `--` key), so
+ * with --image and no command at all, `--` or not, the command is empty: the image's Entrypoint/Cmd.
+ */
 function commandFrom(argv: ExecArgs): string[] {
-  const rest = argv['--'];
   const stray = argv.command ?? [];
+  const rest = argv['--'] ?? (argv.image && stray.length === 0 ? [] : undefined);
   if (stray.length > 0 && rest !== undefined) {
     throw new SandboxError('USAGE', `'${String(stray[0])}' before \`--\` is neither an option nor its value (each flag takes one value; repeat it for more): put the command after \`--\``);
   }
-  if (stray.length > 0 || !rest || (rest.length === 0 && !argv.image)) {
+  if (stray.length > 0 || !rest) {
     throw new SandboxError('USAGE', 'missing `-- COMMAND`: put the command after `--`, e.g. sandbox exec -- /bin/true');
   }
   return rest.map(String);

@@ -16,10 +16,10 @@
  * security policy must not silently weaken it. Relative paths are relative to the policy file.
  * Keyless requirements need a CA and a log key (fulcio.caPath + rekorPublicKey*) or a trusted root.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { SandboxError } from '../errors.js';
+import { readConfigFile } from '../policy/read-config-file.js';
 import { parseStrictJson } from './strict-json.js';
 
 export interface FulcioRequirement {
@@ -154,15 +154,12 @@ export function parseTrustPolicy(bytes: Buffer, file: string): TrustPolicy {
 }
 
 export function loadTrustPolicy(file: string): TrustPolicy {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    throw new SandboxError('TRUST', `cannot read trust policy ${file} (${(e as NodeJS.ErrnoException).code}); create it or pass --trust-policy FILE`, {
-      reason: 'policy-missing',
-      file,
-    });
-  }
+  const bytes = readConfigFile(file, (why, errno) => {
+    if (errno) {
+      throw new SandboxError('TRUST', `cannot read trust policy ${file} (${errno}); create it or pass --trust-policy FILE`, { reason: 'policy-missing', file });
+    }
+    invalid(file, `${why}; pass a trust policy file with --trust-policy FILE`);
+  });
   return parseTrustPolicy(bytes, file);
 }
 

@@ -3,10 +3,10 @@
  * Called before any layer is unpacked (import) and again by digest before a run (prepareRunImage).
  * Fails closed: any doubt is a TRUST error with a reason; nothing here returns "maybe".
  */
-import fs from 'node:fs';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import { SandboxError } from '../errors.js';
+import { readConfigFile } from '../policy/read-config-file.js';
 import { sha256 } from './digest.js';
 import { requirementsFor, type SigstoreRequirement, type TrustPolicy } from './trust-policy.js';
 import { certificatesDer, loadTrustedRoot, mergeTrustedRoots, publicKeyDer, trustedRootFromParts } from './trusted-root.js';
@@ -33,12 +33,11 @@ export interface TrustDecision {
   signatures: VerifiedSignature[];
 }
 
+/** A key or CA file named by the trust policy: a regular file of at most 4 MiB (not /dev/zero, a FIFO...). */
 function readPolicyFile(file: string, what: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    refuse('policy-invalid', `cannot read ${what} ${file} (${(e as NodeJS.ErrnoException).code})`, { file });
-  }
+  return readConfigFile(file, (why, errno) =>
+    refuse('policy-invalid', errno ? `cannot read ${what} ${file} (${errno})` : `cannot read ${what} ${file}: ${why}`, { file }),
+  ).toString('utf8');
 }
 
 /** Turns a sigstoreSigned requirement into trust material for verify.ts. */

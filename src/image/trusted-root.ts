@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { X509Certificate } from '@sigstore/core';
 import { PublicKeyDetails, TrustedRoot } from '@sigstore/protobuf-specs';
 import { SandboxError } from '../errors.js';
+import { readConfigFile } from '../policy/read-config-file.js';
 import { isObject, parseStrictJson } from './strict-json.js';
 
 function refuse(message: string, file: string): never {
@@ -46,12 +47,8 @@ export function parseTrustedRoot(bytes: Buffer, file: string): TrustedRoot {
 }
 
 export function loadTrustedRoot(file: string): TrustedRoot {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    refuse(`cannot read trusted root ${file} (${(e as NodeJS.ErrnoException).code})`, file);
-  }
+  // a regular file of at most 4 MiB: /dev/zero or a FIFO is refused, not read
+  const bytes = readConfigFile(file, (why, errno) => refuse(errno ? `cannot read trusted root ${file} (${errno})` : `cannot read trusted root ${file}: ${why}`, file));
   return parseTrustedRoot(bytes, file);
 }
 

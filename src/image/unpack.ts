@@ -16,7 +16,10 @@
  *  - setuid/setgid bits are stripped, and no xattrs are applied at all (security.* among them:
  *    file capabilities would be privilege grants chosen by the image author);
  *  - ownership is not applied: everything belongs to the store's owner;
- *  - whiteouts (`.wh.NAME`, `.wh..wh..opq`) remove lower-layer content only;
+ *  - whiteouts (`.wh.NAME`, `.wh..wh..opq`) remove lower-layer content only, whatever the order of
+ *    the layer's entries (image-spec: a whiteout applies to lower layers);
+ *  - a header the kernel cannot apply (an mtime that is no time) is refused in pass 1, as node-tar's
+ *    strict parse refuses other malformed headers;
  *  - entry count, total size and compression ratio are capped (see decompress.ts).
  */
 import { createHash } from 'node:crypto';
@@ -270,6 +273,7 @@ async function scanLayer(layer: LayerInput, index: number, limits: UnpackLimits,
         fail(reason === 'absolute-path' || reason === 'path-traversal' ? 'hardlink-outside' : reason, `hardlink target: ${message}`);
       safeParts(entry.linkpath ?? '', failLink, `target ${JSON.stringify(entry.linkpath)}`);
     }
+    checkMtime(entry, fail);
     if (parts.length > 0 && parts[parts.length - 1]!.startsWith(WHITEOUT)) checkWhiteoutName(parts[parts.length - 1]!, fail);
     else if (entry.type === 'CharacterDevice' || entry.type === 'BlockDevice') fail('device-node', `${entry.type} nodes are refused`);
     else if (entry.type === 'FIFO') fail('fifo-node', 'FIFO nodes are refused');
@@ -287,6 +291,17 @@ async function scanLayer(layer: LayerInput, index: number, limits: UnpackLimits,
   }
 }
 
+/**
+ * A pax `mtime` out of Date's range or not a number (`1e400`, `-1e30`, `abc`) gives an Invalid Date,
+ * which futimes/utimes reject with EINVAL in the middle of pass 2: refused here, before anything is
+ * written. Any valid Date is applied (the kernel clamps it to what the file system stores).
+ */
+function checkMtime(entry: ReadEntry, fail: Fail): void {
+  if (entry.mtime !== undefined && !Number.isFinite(entry.mtime.getTime())) {
+    fail('layer-format', 'its mtime is not a valid time (out of range or not a number); refused');
+  }
+}
+
 const SUPPORTED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
 
 function checkWhiteoutName(base: string, fail: Fail): void {
@@ -298,7 +313,7 @@ function checkWhiteoutName(base: string, fail: Fail): void {
 
 async function unpackLayer(tree: Tree, layer: LayerInput, index: number, limits: UnpackLimits, onProgress: UnpackProgress): Promise<void> {
   const where = { blob: layer.digest, digest: layer.digest, layer: index };
-  const thisLayer = new Set<string>(); // paths this layer created: whiteouts only hide lower layers
+  const claims = new LayerClaims(tree); // what this layer made: its whiteouts hide lower layers only
   const meter = new Meter({ maxBytes: limits.maxBytes, maxRatio: limits.maxRatio, ratioFloor: limits.ratioFloor }, where, tree.bytes);
   let current = '';
   const fail: Fail = failer(layer, index, () => current);
@@ -315,7 +330,7 @@ async function unpackLayer(tree: Tree, layer: LayerInput, index: number, limits:
     const rel = parts.join('/');
     const base = parts[parts.length - 1]!;
     if (base.startsWith(WHITEOUT)) {
-      whiteout(tree, parts, thisLayer, fail);
+      whiteout(tree, parts, claims, fail);
       entry.resume();
       return;
     }
@@ -327,7 +342,7 @@ async function unpackLayer(tree: Tree, layer: LayerInput, index: number, limits:
         if (!st || !st.isDirectory()) fs.mkdirSync(tree.abs(rel), 0o700);
         tree.markDir(rel);
         tree.setDirMeta(rel, safeMode(entry.mode, 0o755), entry.mtime);
-        thisLayer.add(rel);
+        claims.claim(rel);
         entry.resume();
         return;
       }
@@ -337,7 +352,7 @@ async function unpackLayer(tree: Tree, layer: LayerInput, index: number, limits:
         tree.parents(parts, true, fail);
         tree.bytes += entry.size;
         const fd = createFresh(tree, rel);
-        thisLayer.add(rel);
+        claims.claim(rel);
         const mode = safeMode(entry.mode, 0o644);
         const mtime = entry.mtime;
         entry.on('data', (c: Buffer) => {
@@ -358,7 +373,7 @@ async function unpackLayer(tree: Tree, layer: LayerInput, index: number, limits:
         // The target is stored verbatim and never followed by us; at run time it resolves inside
         // the container's root.
         fs.symlinkSync(target, tree.abs(rel));
-        thisLayer.add(rel);
+        claims.claim(rel);
         entry.resume();
         return;
       }
@@ -376,7 +391,7 @@ async function unpackLayer(tree: Tree, layer: LayerInput, index: number, limits:
         tree.parents(parts, true, fail);
         replace(tree, rel);
         fs.linkSync(tree.abs(trel), tree.abs(rel));
-        thisLayer.add(rel);
+        claims.claim(rel);
         entry.resume();
         return;
       }
@@ -421,26 +436,52 @@ function replace(tree: Tree, rel: string): void {
   else fs.unlinkSync(tree.abs(rel));
 }
 
-function whiteout(tree: Tree, parts: string[], thisLayer: Set<string>, fail: Fail): void {
+/** `dir/name` (`name` at the root). */
+const child = (dir: string, name: string): string => (dir === '' ? name : dir + '/' + name);
+const parentOf = (rel: string): string => rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+
+/**
+ * What one layer made, so that its whiteouts remove lower-layer content only, whatever the order of
+ * its entries (`a/b` then `.wh.a` keeps `a/b`): the paths of its entries and every directory leading
+ * to one, created by it or not (removing that directory would remove the entry).
+ */
+class LayerClaims {
+  private made = new Set<string>();
+  /** Directories already emptied of lower-layer content: lower content never comes back within a
+   * layer, so each is cleared once (N whiteouts of one big directory are not N² work). */
+  private cleared = new Set<string>();
+
+  constructor(private readonly tree: Tree) {}
+
+  claim(rel: string): void {
+    // every claimed path's parents are claimed, so the walk up stops at the first one already known
+    for (let p = rel; p !== '' && !this.made.has(p); p = parentOf(p)) this.made.add(p);
+  }
+
+  /** `.wh.NAME`: removes `rel` if lower layers made it, else only the lower-layer content under it. */
+  hide(rel: string): void {
+    if (this.made.has(rel)) return this.clear(rel);
+    if (fs.lstatSync(this.tree.abs(rel), { throwIfNoEntry: false })) this.tree.remove(rel);
+  }
+
+  /** `.wh..wh..opq`: removes the lower-layer content of directory `rel` (not followed if a symlink). */
+  clear(rel: string): void {
+    if (this.cleared.has(rel)) return;
+    const st = fs.lstatSync(this.tree.abs(rel), { throwIfNoEntry: false });
+    if (!st?.isDirectory()) return;
+    this.cleared.add(rel);
+    for (const name of fs.readdirSync(this.tree.abs(rel))) this.hide(child(rel, name));
+  }
+}
+
+function whiteout(tree: Tree, parts: string[], claims: LayerClaims, fail: Fail): void {
   const base = parts[parts.length - 1]!;
-  const dirParts = parts.slice(0, -1);
-  const dirRel = dirParts.join('/');
+  const dirRel = parts.slice(0, -1).join('/');
   // Parents of a whiteout are not created: if they do not exist there is nothing to hide.
   if (!tree.parents(parts, false, fail)) return;
-  if (base === OPAQUE) {
-    const st = fs.lstatSync(tree.abs(dirRel), { throwIfNoEntry: false });
-    if (!st?.isDirectory()) return;
-    for (const child of fs.readdirSync(tree.abs(dirRel))) {
-      const rel = dirRel === '' ? child : dirRel + '/' + child;
-      if (!thisLayer.has(rel)) tree.remove(rel);
-    }
-    return;
-  }
+  if (base === OPAQUE) return claims.clear(dirRel);
   if (base.startsWith(WHITEOUT + WHITEOUT)) fail('unsupported-entry', `unknown special whiteout ${base}`);
   const name = base.slice(WHITEOUT.length);
   if (name === '' || name === '.' || name === '..') fail('path-traversal', `whiteout names ${JSON.stringify(name)}; refused`);
-  const rel = dirRel === '' ? name : dirRel + '/' + name;
-  if (thisLayer.has(rel)) return;
-  if (fs.lstatSync(tree.abs(rel), { throwIfNoEntry: false })) tree.remove(rel);
+  claims.hide(child(dirRel, name));
 }
-

@@ -13,7 +13,7 @@ import { loadPolicy } from '../policy/load.js';
 import type { BindSpec, Policy } from '../policy/types.js';
 import { hostArch } from '../seccomp/arch.js';
 import { checkTmpfs, parseBind, parseTmpfs, resolveBinds } from './binds.js';
-import { applyImageUser, imageCommand, resolveImage } from './image-run.js';
+import { applyImageUser, imageCommand, imageWorkdir, resolveImage } from './image-run.js';
 import { buildPlan, type PlanRequest } from './plan.js';
 import { RunResources, type CgroupJoin, type Measurements } from './run-resources.js';
 import { checkCommand, checkSpecTypes, checkWorkdir, parseEnv, type RunSpec } from './run-spec.js';
@@ -100,7 +100,7 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
     argv: command,
     binds: await decideIdmap(binds, asRoot, seccomp),
     tmpfs,
-    workdir: checkWorkdir(spec.workdir ?? (image?.workingDir || policy.filesystem.workdir)),
+    workdir: checkWorkdir(spec.workdir ?? ((image && imageWorkdir(image)) || policy.filesystem.workdir)),
     env,
     host,
     // Rootless: the invoking user is who the workload is on the host. As root, the launcher takes a

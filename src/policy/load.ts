@@ -2,11 +2,12 @@
  * Policy resolution: a name (policies/NAME.json) or a path, then its `extends` chain, validated file by
  * file, merged base-first onto `default` (every policy implicitly extends it).
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { mergePolicy, type Json } from './merge.js';
 import { policiesDir } from './paths.js';
+import { readConfigFile } from './read-config-file.js';
 import type { Policy, ResolvedPolicy } from './types.js';
 import { validatePolicyDocument } from './validate.js';
 import { VALIDATED_AT_BUILD } from './validated-at-build.js';
@@ -55,14 +56,10 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
 }
 
 export function readPolicyDocument(file: string): Record<string, Json> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new SandboxError(code === 'ENOENT' ? 'POLICY_NOT_FOUND' : 'POLICY_INVALID',
-      `cannot read policy ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { file });
-  }
+  // a regular file of at most 4 MiB: /dev/zero, a FIFO or a directory is refused, not read
+  const text = readConfigFile(file, (why, errno) => {
+    throw new SandboxError(errno === 'ENOENT' ? 'POLICY_NOT_FOUND' : 'POLICY_INVALID', `cannot read policy ${file}: ${why}`, { file });
+  }).toString('utf8');
   const known = validated.get(file);
   if (known && known.text === text) return known.doc;
   let doc: unknown;

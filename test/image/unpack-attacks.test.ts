@@ -274,6 +274,30 @@ test('whiteouts and opaque directories hide lower-layer content only', async (t)
   assert.deepEqual(listTree(rootfs), ['d', 'd/new-after', 'd/new-before', 'keep']);
 });
 
+test('a whiteout keeps what its own layer made, also when it comes after it (a/b, then .wh.a)', async (t) => {
+  const a = arena(t);
+  writeLayout(a.layout, { layers: [layer({ name: 'a/b', data: 'mine' }, { name: '.wh.a' })] });
+  const store = new ImageStore(a.store);
+  const [r] = await store.import(a.layout, { policy: acceptAll });
+  const rootfs = store.load(r!.digest).rootfs;
+  assert.deepEqual(listTree(rootfs), ['a', 'a/b']);
+  assert.equal(fs.readFileSync(path.join(rootfs, 'a', 'b'), 'utf8'), 'mine');
+});
+
+test('a whiteout or opaque after the layer\'s own entries removes only the lower content around them', async (t) => {
+  const a = arena(t);
+  writeLayout(a.layout, {
+    layers: [
+      layer({ name: 'a/old', data: '1' }, { name: 'd/sub/old', data: '1' }, { name: 'd/old', data: '1' }),
+      // a/ and d/sub/ are lower directories that this layer writes into, then hides
+      layer({ name: 'a/new', data: '2' }, { name: '.wh.a' }, { name: 'd/sub/new', data: '2' }, { name: 'd/.wh..wh..opq' }, { name: 'd/.wh..wh..opq' }),
+    ],
+  });
+  const store = new ImageStore(a.store);
+  const [r] = await store.import(a.layout, { policy: acceptAll });
+  assert.deepEqual(listTree(store.load(r!.digest).rootfs), ['a', 'a/new', 'd', 'd/sub', 'd/sub/new']);
+});
+
 test('a later layer replaces a hardlinked file without writing through the link', async (t) => {
   const a = arena(t);
   writeLayout(a.layout, { layers: [layer({ name: 'orig', data: 'original' }, { name: 'alias', type: '1', linkname: 'orig' }), layer({ name: 'alias', data: 'replaced' })] });
@@ -315,4 +339,42 @@ test('security.* xattrs in pax headers are not applied', async (t) => {
   assert.equal(attrs.error, undefined, 'getfattr (Debian package attr) is needed');
   assert.equal(attrs.status, 0, attrs.stderr);
   assert.doesNotMatch(attrs.stdout, /security\./);
+});
+
+/** A pax extended header ('x') carrying `records`, for the entry that follows it. */
+function paxHeader(records: Record<string, string>): Buffer {
+  const body = Object.entries(records).map(([k, v]) => {
+    const rec = ` ${k}=${v}\n`;
+    let len = rec.length + 1;
+    while (String(len).length + rec.length !== len) len = String(len).length + rec.length;
+    return `${len}${rec}`;
+  }).join('');
+  const h = tarEntry({ name: 'PaxHeader', data: body });
+  h.write('x', 156);
+  h.write('        ', 148);
+  let sum = 0;
+  for (const b of h.subarray(0, 512)) sum += b;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  return h;
+}
+
+test('an mtime that is no time (pax 1e400, -1e30, abc) is refused in pass 1, not an EINVAL trace', async (t) => {
+  for (const mtime of ['1e400', '-1e30', 'abc']) {
+    for (const entry of [{ name: 'f', data: 'x' }, { name: 'd/', type: '5' }]) {
+      const a = arena(t);
+      // layer 0 would be refused only in pass 2 (a forward hardlink): layer 1's refusal first shows pass 1 made it
+      const bad = Buffer.concat([paxHeader({ mtime }), tarEntry(entry), Buffer.alloc(1024)]);
+      const err = await expectRefused(a, { layers: [layer({ name: 'l', type: '1', linkname: 'later' }, { name: 'later', data: 'x' }), bad] }, 'layer-format', /mtime is not a valid time/);
+      assert.equal(err.code, 'IMAGE');
+      assert.equal(err.details.layer, 1, `${mtime} ${entry.name}`);
+    }
+  }
+});
+
+test('a valid but extreme pax mtime is applied, clamped by the kernel', async (t) => {
+  const a = arena(t);
+  writeLayout(a.layout, { layers: [Buffer.concat([paxHeader({ mtime: '-8000000000000' }), tarEntry({ name: 'f', data: 'x' }), paxHeader({ mtime: '1e12' }), tarEntry({ name: 'g', data: 'y' }), Buffer.alloc(1024)])] });
+  const store = new ImageStore(a.store);
+  const [r] = await store.import(a.layout, { policy: acceptAll });
+  assert.equal(fs.readFileSync(path.join(store.load(r!.digest).rootfs, 'g'), 'utf8'), 'y');
 });
