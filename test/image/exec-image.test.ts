@@ -9,15 +9,8 @@ import path from 'node:path';
 import { busyboxTar, ecKeyPair, runCli, tempDir, writeFile, writeLayout } from './helpers.js';
 
 test('exec --image runs /bin/busybox echo hi from a signed image', (t) => {
-  const dir = tempDir(t);
-  const layout = writeLayout(path.join(dir, 'bb'), { layers: [busyboxTar()], tag: 'v1' });
-  const key = ecKeyPair();
-  const policy = writeFile(dir, 'trust.json', JSON.stringify({ default: [{ type: 'sigstoreSigned', keyPath: writeFile(dir, 'k.pub', key.publicPem) }] }));
-  const store = path.join(dir, 'store');
-  assert.equal(runCli(['image', 'sign', '--key', writeFile(dir, 'k.key', key.privatePem), layout.dir]).status, 0);
-  const imp = runCli(['image', 'import', layout.dir, '--store', store, '--trust-policy', policy]);
-  assert.equal(imp.status, 0, imp.stderr);
-  const r = runCli(['exec', '--image', 'bb:v1', '--store', store, '--trust-policy', policy, '--', '/bin/busybox', 'echo', 'hi']);
+  const img = signedImage(t);
+  const r = runCli(['exec', ...img.flags, '--', '/bin/busybox', 'echo', 'hi']);
   assert.equal(r.stderr, '');
   assert.equal(r.status, 0);
   assert.equal(r.stdout, 'hi\n');
