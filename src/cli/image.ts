@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { SandboxError } from '../errors.js';
+import { readConfigFile } from '../policy/read-config-file.js';
 import type { Progress } from '../image/store.js';
 import { COMMAND_INFO } from './commands.js';
 import { lastValueWins } from './single-valued.js';
@@ -190,7 +191,12 @@ const verifyCmd: CommandModule<object, any> = {
     withReason(async () => {
       const policy = await policyOf(argv);
       const where = splitLayoutArg(argv.ref);
-      const bundles = ((argv.bundle as string[] | undefined) ?? []).map((f) => ({ source: f, bytes: fs.readFileSync(f) }));
+      const bundles = ((argv.bundle as string[] | undefined) ?? []).map((f) => ({
+        source: f,
+        bytes: readConfigFile(f, (why) => {
+          throw new SandboxError('USAGE', `--bundle ${f}: cannot read it: ${why}`, { reason: 'usage' });
+        }),
+      }));
       let decision;
       if (where) {
         const { openLayoutDir, resolveImage, findReferrerBundles } = await import('../image/layout.js');

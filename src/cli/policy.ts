@@ -7,7 +7,7 @@
  * `check` finds errors or a profile does not compile, 125 on usage errors.
  */
 import { policiesDir } from '../policy/paths.js';
-import { readFileSync } from 'node:fs';
+import { readConfigFile } from '../policy/read-config-file.js';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
@@ -52,12 +52,9 @@ function builtinPoliciesDir(): string {
 }
 
 function readJson(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  const text = readConfigFile(file, (why) => {
+    throw new UsageError(`cannot read ${file}: ${why}`);
+  }).toString('utf8');
   // Exact integers: a 64-bit mask must not be rounded to a double.
   return parseJsonLossless(text, file);
 }

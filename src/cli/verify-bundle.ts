@@ -11,16 +11,24 @@
 import fs from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { SandboxError } from '../errors.js';
+import { readConfigFile } from '../policy/read-config-file.js';
 import { COMMAND_INFO } from './commands.js';
 import { lastValueWins } from './single-valued.js';
 
 /** A file named on the command line: a missing or unreadable one is the caller's mistake, not ours. */
 function readArgFile(path: string, what: string): Buffer {
   try {
-    return fs.readFileSync(path);
+    return fs.readFileSync(path); // the artifact: any size, a pipe too (`<(…)`)
   } catch (e) {
     throw new SandboxError('USAGE', `cannot read the ${what} ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { reason: 'usage' });
   }
+}
+
+/** A key or a bundle: a regular file of at most 4 MiB (a FIFO or /dev/zero named by mistake is refused). */
+function readSmallArgFile(path: string, what: string): Buffer {
+  return readConfigFile(path, (why) => {
+    throw new SandboxError('USAGE', `cannot read the ${what} ${path}: ${why}`, { reason: 'usage' });
+  });
 }
 
 export const verifyBundleCommand: CommandModule<object, any> = {
@@ -55,9 +63,9 @@ export const verifyBundleCommand: CommandModule<object, any> = {
     })();
     const trustedRoot = argv['trusted-root'] ? loadTrustedRoot(argv['trusted-root']) : publicGoodTrustedRoot();
     const trust = keyed
-      ? { kind: 'keyed' as const, keys: [publicKeyFromPem(readArgFile(argv.key, 'key'), argv.key)], trustedRoot, requireTlog: true }
+      ? { kind: 'keyed' as const, keys: [publicKeyFromPem(readSmallArgFile(argv.key, 'key'), argv.key)], trustedRoot, requireTlog: true }
       : { kind: 'keyless' as const, trustedRoot, identity: { value: argv['certificate-identity'] as string, type: 'any' as const }, issuer: argv['certificate-oidc-issuer'] as string };
-    const result = verifyBundle(readArgFile(argv.bundle, 'bundle'), artifact, trust);
+    const result = verifyBundle(readSmallArgFile(argv.bundle, 'bundle'), artifact, trust);
     process.stdout.write(`OK: ${artifact.digest} (${result.kind}, ${result.content}${result.identity ? `, ${result.identity}` : ''})\n`);
   },
 };

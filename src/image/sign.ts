@@ -13,6 +13,7 @@ import path from 'node:path';
 import { bundleToJSON, toDSSEBundle } from '@sigstore/bundle';
 import { dsse } from '@sigstore/core';
 import { SandboxError } from '../errors.js';
+import { readConfigFile } from '../policy/read-config-file.js';
 import { blobPath, sha256 } from './digest.js';
 import { openLayoutDir, resolveImage } from './layout.js';
 import { MT_EMPTY, MT_MANIFEST, MT_SIGSTORE_BUNDLE_V03, type Descriptor } from './media-types.js';
@@ -35,8 +36,11 @@ function hashFor(key: KeyObject): string | null {
 }
 
 export function loadPrivateKey(file: string): KeyObject {
+  const pem = readConfigFile(file, (why) => {
+    throw new SandboxError('TRUST', `cannot load private key ${file}: ${why}`, { reason: 'key-invalid', file });
+  });
   try {
-    return createPrivateKey(fs.readFileSync(file));
+    return createPrivateKey(pem);
   } catch (e) {
     throw new SandboxError('TRUST', `cannot load private key ${file}: ${(e as Error).message} (an unencrypted PEM key is expected)`, { reason: 'key-invalid', file });
   }

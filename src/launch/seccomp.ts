@@ -24,6 +24,7 @@ import { decodeProgram } from '../seccomp/bpf/insn.js';
 import { validateProgram } from '../seccomp/bpf/validate.js';
 import { isSeccompError } from '../seccomp/errors.js';
 import { GENERATOR_VERSION } from '../seccomp/version.js';
+import { readConfigFile } from '../policy/read-config-file.js';
 import { pruneCacheDir } from './cache-prune.js';
 import type { SeccompProgram } from './types.js';
 
@@ -67,9 +68,9 @@ function inputsOf(section: Record<string, unknown>, baseDir: string, kernel: str
   let text: string | null = null;
   if (typeof section['file'] === 'string') {
     try {
-      text = readFileSync(resolve(baseDir, section['file']), 'utf8');
+      text = readConfigFile(resolve(baseDir, section['file']), (why) => { throw new Error(why); }).toString('utf8');
     } catch {
-      return null;
+      return null; // not a regular file of at most 4 MiB, or unreadable: the compiler says which
     }
   }
   const fixed = [GENERATOR_VERSION, hostArch(), kernel, baseDir, section];

@@ -75,3 +75,32 @@ test('a policy that is a symlink to a regular file is still read (no O_NOFOLLOW)
 test('a missing policy is still POLICY_NOT_FOUND', () => {
   assert.throws(() => loadPolicy(join(dir, 'missing.json')), (e: unknown) => e instanceof SandboxError && e.code === 'POLICY_NOT_FOUND' && /no such file/.test(e.message));
 });
+
+// The other files a caller names: each refused the same way, at once, with exit 125.
+const others = join(dir, 'others');
+mkdirSync(others);
+const otherBad = badConfigFiles(others, (n) => 'x'.repeat(n));
+const acceptAnything = join(others, 'trust.json');
+writeFileSync(acceptAnything, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+const seccompPolicy = (file: string) => {
+  const p = join(others, `seccomp-${Math.random().toString(16).slice(2)}.json`);
+  writeFileSync(p, JSON.stringify({ extends: 'strict', seccomp: { file } }));
+  return p;
+};
+const otherCases: { what: string; args: (file: string) => string[]; message: RegExp }[] = [
+  { what: 'a policy\'s seccomp profile', args: (f) => ['exec', '--policy', seccompPolicy(f), '--', '/bin/true'], message: /cannot read seccomp profile .*: (not a regular file|\d+ bytes; a profile may have at most 4194304)/ },
+  { what: '`policy check FILE`', args: (f) => ['policy', 'check', f], message: /cannot read .*: it is / },
+  { what: '`verify-bundle --key`', args: (f) => ['verify-bundle', '--key', f, '--bundle', f, 'sha256:' + '0'.repeat(64)], message: /cannot read the .* it is / },
+  { what: '`image sign --key`', args: (f) => ['image', 'sign', '--key', f, others], message: /cannot load private key .*: it is / },
+  { what: '`image verify --bundle`', args: (f) => ['image', 'verify', others, '--bundle', f, '--trust-policy', acceptAnything], message: /--bundle .*: cannot read it: it is / },
+];
+for (const o of otherCases) {
+  for (const c of otherBad) {
+    test(`${o.what} naming ${c.name} is refused at once with exit 125`, () => {
+      const r = cappedCli(o.args(c.file));
+      assert.equal(r.signal, null, `the CLI was killed (hung or aborted) after ${r.ms} ms: ${r.stderr.slice(0, 300)}`);
+      assert.equal(r.status, 125, r.stderr);
+      assert.match(r.stderr, o.message);
+    });
+  }
+}

@@ -1,7 +1,7 @@
 /**
  * Detects the profile format and resolves `{ "file": "relative/path.json" }` references.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { SeccompError } from '../errors.js';
 import { parseJsonLossless } from '../json.js';
@@ -25,6 +25,33 @@ export function isFileReference(p: unknown): p is { file: string } {
  * Replaces a `{file}` reference with the profile it names (read with exact integers), relative to
  * baseDir. Returns the profile and the directory of the file it came from.
  */
+/** Profiles are small JSON files: anything else named by mistake (a FIFO would block, /dev/zero grow
+ * a string until V8 aborts) is refused before it is read. */
+const MAX_PROFILE_BYTES = 4 << 20;
+
+function readProfileText(path: string): string {
+  const refuse = (why: string): never => {
+    throw new SeccompError('FILE', `cannot read seccomp profile ${path}: ${why}`, '/file');
+  };
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    return refuse((e as Error).message);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) refuse('not a regular file');
+    if (st.size > MAX_PROFILE_BYTES) refuse(`${st.size} bytes; a profile may have at most ${MAX_PROFILE_BYTES}`);
+    return readFileSync(fd, 'utf8');
+  } catch (e) {
+    if (e instanceof SeccompError) throw e;
+    return refuse((e as Error).message);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function resolveFileReference(p: unknown, baseDir: string | undefined): { profile: unknown; dir: string | undefined } {
   if (!isFileReference(p)) return { profile: p, dir: baseDir };
   const rel = p.file;
@@ -32,12 +59,7 @@ export function resolveFileReference(p: unknown, baseDir: string | undefined): {
     throw new SeccompError('FILE', `${JSON.stringify(rel)} is relative; pass baseDir (the policy file's directory)`, '/file');
   }
   const path = isAbsolute(rel) ? rel : resolve(baseDir!, rel);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new SeccompError('FILE', `cannot read seccomp profile ${path}: ${(e as Error).message}`, '/file');
-  }
+  const text = readProfileText(path);
   const profile = parseJsonLossless(text, path);
   if (isFileReference(profile)) throw new SeccompError('FILE', `${path} is itself a {file} reference; point at the profile directly`, '/file');
   return { profile, dir: dirname(path) };
