@@ -56,9 +56,11 @@ export interface Result {
     /** peak memory, bytes: the cgroup's high-water mark where there is one, else the largest max-RSS */
     peakBytes: number | null;
     /** which figure peakBytes is: a cgroup file (anonymous memory + page cache + tmpfs the run wrote,
-     * as the limit counts it) or 'rusage max-rss' (resident set of the largest single process) */
-    source: 'memory.peak' | 'memory.memsw.max_usage_in_bytes' | 'memory.max_usage_in_bytes' | 'rusage max-rss' | 'none';
-    /** the largest resident set of any one process (getrusage), bytes — isolate's max-rss */
+     * as the limit counts it), 'rusage max-rss' (resident set of the largest single process), or for a
+     * killed run without a cgroup 'proc VmHWM' (the same, of the processes alive at the kill) */
+    source: 'memory.peak' | 'memory.memsw.max_usage_in_bytes' | 'memory.max_usage_in_bytes' | 'rusage max-rss' | 'proc VmHWM' | 'none';
+    /** the largest resident set of any one process (getrusage; for a killed run, /proc at the kill),
+     * bytes — isolate's max-rss */
     maxRssBytes: number | null;
     oomKilled: boolean;
   };

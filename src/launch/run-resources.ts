@@ -11,6 +11,7 @@ import type { CgroupLimits, CgroupProbe, CgroupStats, RunCgroup } from '../host/
 import { CpuTimeWatchdog } from '../limits/cpu-watchdog.js';
 import type { Enforcement } from '../limits/mechanisms.js';
 import { CpuAtKill, processTreeCpuNs } from '../limits/proc-cpu.js';
+import { MaxRssAtKill } from '../limits/proc-memory.js';
 import type { LimitSpec } from '../limits/spec.js';
 import { stopCgroupNow } from '../limits/stop-now.js';
 import type { Watchdog } from './supervisor.js';
@@ -24,6 +25,8 @@ export interface Measurements {
    * CPU-time watchdog's reading, or without a CPU limit CpuAtKill's); on the cgroup's clock when the
    * run has one, else from /proc. Null when nothing was read. */
   cpuAtKillNs: number | null;
+  /** for a killed run, the largest resident set among its processes just before the kill (/proc) */
+  maxRssAtKillBytes: number | null;
 }
 
 let staleSwept = false;
@@ -122,6 +125,7 @@ export class RunResources {
   private cpuWatchdog: CpuTimeWatchdog | null = null;
   /** no cgroup and no CPU limit: the /proc figure when the run is killed */
   private cpuAtKill: CpuAtKill | null = null;
+  private maxRssAtKill = new MaxRssAtKill();
   private readonly runId = newRunId();
 
   constructor(
@@ -178,6 +182,7 @@ export class RunResources {
   /** The run's CPU clock (its cgroup, or the /proc sum of its process tree) and who reads it: the CPU-time
    * watchdog, or without a CPU limit CpuAtKill, at a kill only. */
   private arm(cg: RunCgroup | null): void {
+    this.watchdogs.push(this.maxRssAtKill);
     const clock = this.enforcement.cpuClock === 'cgroup' && cg
       ? { usedNs: () => cg.cpuUsageNs() }
       : { usedNs: (initPid: number) => processTreeCpuNs(initPid) };
@@ -201,6 +206,7 @@ export class RunResources {
       cgroupPaths: cg ? [...cg.paths] : [],
       // on the figure's own clock only: a cgroup without cpuacct (v1) is not read at the kill
       cpuAtKillNs: cg && this.enforcement.cpuClock !== 'cgroup' ? null : (this.cpuWatchdog ?? this.cpuAtKill)?.lastUsedNs ?? null,
+      maxRssAtKillBytes: this.maxRssAtKill.bytes,
     };
   }
 

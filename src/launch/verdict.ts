@@ -34,7 +34,8 @@ function workloadCpuNs(outcome: LaunchOutcome, m: Measurements): number | null {
 
 function figures(outcome: LaunchOutcome, m: Measurements): Figures {
   const cg = m.cgroup;
-  const maxRssBytes = outcome.rusage ? outcome.rusage.maxRssKiB * 1024 : null;
+  // init's rusage; for a killed run (init reports none), the /proc reading at the kill
+  const maxRssBytes = outcome.rusage ? outcome.rusage.maxRssKiB * 1024 : m.maxRssAtKillBytes;
   const cpuNs = workloadCpuNs(outcome, m);
   const cpuMs = cpuNs === null ? null : Math.max(0, cpuNs) / 1e6;
   const peak = cg?.memoryPeakBytes ?? null;
@@ -47,7 +48,7 @@ function figures(outcome: LaunchOutcome, m: Measurements): Figures {
     },
     memory: {
       peakBytes: peak ?? maxRssBytes,
-      source: peak !== null ? (cg?.memoryPeakSource ?? 'memory.peak') : maxRssBytes !== null ? 'rusage max-rss' : 'none',
+      source: peak !== null ? (cg?.memoryPeakSource ?? 'memory.peak') : outcome.rusage ? 'rusage max-rss' : maxRssBytes !== null ? 'proc VmHWM' : 'none',
       maxRssBytes,
       oomKilled: cg?.oomKilled ?? false,
     },

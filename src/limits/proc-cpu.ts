@@ -21,7 +21,7 @@ function readTicks(pid: number): number {
 }
 
 /** Children of every thread of `pid` (a child belongs to the thread that forked it). */
-function children(pid: number): number[] {
+export function children(pid: number): number[] {
   const out: number[] = [];
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {

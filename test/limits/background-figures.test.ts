@@ -34,3 +34,18 @@ for (const mode of modes()) {
     });
   });
 }
+
+for (const mode of modes()) {
+  describe(`a killed run still has a memory figure (${mode.name})`, () => {
+    test('a run stopped at its CPU limit reports the largest resident set, read just before the kill', async () => {
+      // init is killed with the workload and reports no rusage: the figure comes from /proc at the kill
+      const hog = 'x = b"1" * (64 << 20)\nwhile True: pass';
+      const r = await sandboxExec(['python3', '-c', hog], ['--policy', 'strict', '--json', '--cpu-time', '500ms', '--wall-time', '60s'], { user: mode.user, timeoutMs: 90_000 });
+      const result = JSON.parse(r.stdout) as Result;
+      assert.equal(result.status, 'TO', result.message);
+      assert.ok(result.memory.maxRssBytes !== null && result.memory.maxRssBytes >= 64 << 20, `maxRssBytes ${result.memory.maxRssBytes}: the 64 MiB process`);
+      assert.ok(result.memory.peakBytes !== null && result.memory.peakBytes >= 64 << 20, `peakBytes ${JSON.stringify(result.memory)}`);
+      if (mode.user) assert.equal(result.memory.source, 'proc VmHWM');
+    });
+  });
+}
