@@ -193,7 +193,10 @@ export class RunResources {
     const parallelism = Math.min(this.limits.cpus ?? Infinity, availableParallelism());
     // When the budget is gone, stop the sandbox at once (its init, through the cgroup that proves it is
     // still ours): that is immediate, while the launcher's teardown takes a few context switches.
-    this.cpuWatchdog = new CpuTimeWatchdog(this.limits.cpuTimeMs * 1e6, clock, parallelism, (initPid) => { if (cg) stopCgroupNow(cg, initPid); });
+    this.cpuWatchdog = new CpuTimeWatchdog(this.limits.cpuTimeMs * 1e6, clock, parallelism, (initPid) => {
+      this.maxRssAtKill.beforeKill(); // before the processes go
+      if (cg) stopCgroupNow(cg, initPid);
+    });
     this.watchdogs.push(this.cpuWatchdog);
   }
 

@@ -39,7 +39,11 @@ export class MaxRssAtKill {
 
   stop(): void {}
 
+  /** Read now; called again later, it keeps the larger figure (a second reading may find the
+   * processes already gone: the CPU-time watchdog stops the cgroup before the supervisor's kill). */
   beforeKill(): void {
-    if (this.initPid !== 0) this.bytes = processTreeMaxRssBytes(this.initPid);
+    if (this.initPid === 0) return;
+    const now = processTreeMaxRssBytes(this.initPid);
+    if (now !== null && (this.bytes === null || now > this.bytes)) this.bytes = now;
   }
 }
