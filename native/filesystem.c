@@ -136,7 +136,8 @@ static unsigned long ms_flags(uint32_t attrs) {
  * A swap before the attach can still move where the mount appears; it cannot change what it allows.
  */
 static int clone_tree(int fd) {
-  /* AT_RECURSIVE: a non-recursive copy would reveal what the host's submounts cover. */
+  /* AT_RECURSIVE: a non-recursive copy would reveal what the host's submounts cover. The copy's
+   * mounts are private, as their originals are after step 1: nothing propagates to or from the host. */
   return (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
 }
 

@@ -40,7 +40,6 @@
 #define PLAN_MAX_HOSTNAME 64u    /* HOST_NAME_MAX */
 #define PLAN_MAX_SECCOMP_INSNS 4096u
 
-/* fd numbers agreed with the supervisor (src/launch/supervisor.ts) */
 /* open_tree(2) (Linux 5.2), called through syscall(2) for detached copies of mount trees
  * (filesystem.c, idmap.c): its flags, where the libc headers lack them. */
 #ifndef OPEN_TREE_CLONE
@@ -53,6 +52,7 @@
 #define AT_RECURSIVE 0x8000
 #endif
 
+/* fd numbers agreed with the supervisor (src/launch/supervisor.ts) */
 #define FD_PLAN 3
 #define FD_REPORT 4
 

@@ -6,6 +6,7 @@
 import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, openSync, writeFileSync, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import { SandboxError } from '../errors.js';
+import { kindOf } from '../policy/read-config-file.js';
 
 /** A path as typed, quoted when it holds a control character: the message must stay one line. */
 export function shownPath(path: string): string {
@@ -69,8 +70,7 @@ function statOrNull(abs: string): Stats | null {
 }
 
 function notRegular(flag: ReportFile['flag'], path: string, st: Stats): SandboxError {
-  const kind = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'not a regular file';
-  return new SandboxError('USAGE', `${flag} ${shownPath(path)}: is ${kind}; a report is written to a regular file (or /dev/null)`);
+  return new SandboxError('USAGE', `${flag} ${shownPath(path)}: is ${kindOf(st)}; a report is written to a regular file (or /dev/null)`);
 }
 
 const O_PATH = 0o10000000; // Linux; not among Node's fs.constants (Node adds O_CLOEXEC to every open itself)

@@ -19,7 +19,8 @@ export const MAX_CONFIG_FILE_BYTES = 4 << 20;
  */
 export type ConfigFileFailure = (why: string, errno: string | undefined) => never;
 
-function kindOf(st: Stats): string {
+/** What a file that is not a regular one is, in words ("a FIFO"). */
+export function kindOf(st: Stats): string {
   if (st.isDirectory()) return 'a directory';
   if (st.isCharacterDevice()) return 'a character device';
   if (st.isBlockDevice()) return 'a block device';

@@ -21,12 +21,9 @@ export function isFileReference(p: unknown): p is { file: string } {
   return typeof p === 'object' && p !== null && !Array.isArray(p) && Object.keys(p).length === 1 && typeof (p as { file?: unknown }).file === 'string';
 }
 
-/**
- * Replaces a `{file}` reference with the profile it names (read with exact integers), relative to
- * baseDir. Returns the profile and the directory of the file it came from.
- */
 /** Profiles are small JSON files: anything else named by mistake (a FIFO would block, /dev/zero grow
- * a string until V8 aborts) is refused before it is read. */
+ * a string until V8 aborts) is refused before it is read. The generator is self-contained (README.md),
+ * so this is its own form of the project's src/policy/read-config-file.ts. */
 const MAX_PROFILE_BYTES = 4 << 20;
 
 function readProfileText(path: string): string {
@@ -52,6 +49,10 @@ function readProfileText(path: string): string {
   }
 }
 
+/**
+ * Replaces a `{file}` reference with the profile it names (read with exact integers), relative to
+ * baseDir. Returns the profile and the directory of the file it came from.
+ */
 export function resolveFileReference(p: unknown, baseDir: string | undefined): { profile: unknown; dir: string | undefined } {
   if (!isFileReference(p)) return { profile: p, dir: baseDir };
   const rel = p.file;
