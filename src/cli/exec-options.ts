@@ -39,8 +39,8 @@ export const EXEC_OPTIONS = {
   'output-limit': { type: 'string', group: LIMIT_GROUP, describe: 'stdout+stderr bytes, e.g. 1M' },
   'tmpfs-size': { type: 'string', group: LIMIT_GROUP, describe: 'size of /tmp (and the default of --tmpfs), e.g. 64M' },
   json: { type: 'boolean', group: REPORT_GROUP, describe: 'print only the Result as JSON on stdout (the workload\'s output is in it)' },
-  result: { type: 'string', group: REPORT_GROUP, describe: 'write the Result as JSON to FILE' },
-  meta: { type: 'string', group: REPORT_GROUP, describe: 'write an isolate-compatible meta file to FILE' },
+  result: { type: 'string', group: REPORT_GROUP, describe: 'write the Result as JSON to FILE (or /dev/stdout, /dev/stderr)' },
+  meta: { type: 'string', group: REPORT_GROUP, describe: 'write an isolate-compatible meta file to FILE (or /dev/stdout, /dev/stderr)' },
 } as const satisfies Record<string, ExecOption>;
 
 export type ExecOptionName = keyof typeof EXEC_OPTIONS;

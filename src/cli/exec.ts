@@ -124,8 +124,8 @@ async function explainOnStderr(result: Result): Promise<void> {
 async function report(encoded: EncodedResult, files: { result: ReportFile | null; meta: ReportFile | null }, json: boolean): Promise<string[]> {
   const problems = [
     encoded.tooLarge,
-    writeReport(files.result, encoded.json),
-    writeReport(files.meta, metaFile(encoded.result)),
+    await writeReport(files.result, encoded.json),
+    await writeReport(files.meta, metaFile(encoded.result)),
     json ? await printToStdout(encoded.json, 'the Result') : null,
   ];
   if (!json) await explainOnStderr(encoded.result);
@@ -140,7 +140,7 @@ export async function execHandler(argv: ExecArgs): Promise<void> {
     if (failed) throw new SandboxError('USAGE', failed);
     return;
   }
-  const files = { result: openReport(argv.result, '--result'), meta: openReport(argv.meta, '--meta') };
+  const files = { result: openReport(argv.result, '--result', argv.json === true), meta: openReport(argv.meta, '--meta', argv.json === true) };
   refuseSameFile(files.result, files.meta);
   const signals = abortOnSignals();
   try {

@@ -17,11 +17,20 @@ function errnoOf(e: unknown): string {
   return (e as NodeJS.ErrnoException | null)?.code ?? String((e as Error | null)?.message ?? e);
 }
 
-export interface ReportFile {
-  flag: '--result' | '--meta';
-  path: string;
-  fd: number;
-}
+/** A report's destination: a file we opened (`fd`), or our own stdout or stderr (`stream`). */
+export type ReportFile = { flag: '--result' | '--meta'; path: string } & ({ fd: number } | { stream: OwnStream });
+
+type OwnStream = 'stdout' | 'stderr';
+
+/**
+ * The names of our own stdout and stderr (isolate's users write `--meta=/dev/stdout`). The report is
+ * written to the descriptor `sandbox` already holds: no path is looked up, so nothing in a workspace
+ * can redirect it. (Looked up, these are symlinks into /proc, which openNoFollow refuses.)
+ */
+const OWN_STREAMS: ReadonlyMap<string, OwnStream> = new Map([
+  ['/dev/stdout', 'stdout'], ['/dev/fd/1', 'stdout'], ['/proc/self/fd/1', 'stdout'],
+  ['/dev/stderr', 'stderr'], ['/dev/fd/2', 'stderr'], ['/proc/self/fd/2', 'stderr'],
+]);
 
 /**
  * Report files are opened before the run, so an unwritable path fails before anything runs.
@@ -32,11 +41,17 @@ export interface ReportFile {
  * FIFO would hold the next run forever. So no symlink is followed anywhere in the path (each directory
  * is opened from the one before, O_NOFOLLOW, through /proc/self/fd: no window between a check and the
  * open), the file is opened without truncating and non-blocking, and only a regular file (truncated
- * then) or a character device (/dev/null) is written.
+ * then) or a character device (/dev/null) is written. `/dev/stdout` and `/dev/stderr` are ours
+ * (OWN_STREAMS); with `--json` stdout carries the Result, and a report there is refused.
  */
-export function openReport(path: string | undefined, flag: ReportFile['flag']): ReportFile | null {
+export function openReport(path: string | undefined, flag: ReportFile['flag'], json: boolean): ReportFile | null {
   if (path === undefined) return null;
   const abs = resolve(path);
+  const stream = OWN_STREAMS.get(abs);
+  if (stream === 'stdout' && json) {
+    throw new SandboxError('USAGE', `${flag} ${shownPath(path)}: with --json, stdout carries the Result alone; give ${flag} a file, or use --json without it`);
+  }
+  if (stream !== undefined) return { flag, path, stream };
   let fd: number;
   try {
     fd = openNoFollow(abs);
@@ -115,7 +130,8 @@ function symlinkIn(abs: string): string | null {
  * A device (/dev/null) has no offset to share: both reports may go there.
  */
 export function refuseSameFile(a: ReportFile | null, b: ReportFile | null): void {
-  if (!a || !b) return;
+  // our stdout or stderr is written in order, the second report after the first
+  if (!a || !b || !('fd' in a) || !('fd' in b)) return;
   const sa = fstatSync(a.fd);
   const sb = fstatSync(b.fd);
   if (!sa.isFile() || sa.dev !== sb.dev || sa.ino !== sb.ino) return;
@@ -123,8 +139,9 @@ export function refuseSameFile(a: ReportFile | null, b: ReportFile | null): void
 }
 
 /** Write and close a report file; returns what failed, in words, or null. */
-export function writeReport(file: ReportFile | null, text: string): string | null {
+export async function writeReport(file: ReportFile | null, text: string): Promise<string | null> {
   if (file === null) return null;
+  if ('stream' in file) return printToOwn(file.stream, text, `${file.flag} ${shownPath(file.path)}: cannot write`);
   try {
     writeFileSync(file.fd, text);
     return null;
@@ -154,8 +171,13 @@ export function print(stream: NodeJS.WritableStream, text: string): Promise<Node
  * Print to stdout; returns what failed, in words, or null. EPIPE is not a failure: the reader is gone
  * (`sandbox exec --json ... | head -c5`), and like other tools we then end with the run's own status.
  */
-export async function printToStdout(text: string, what: string): Promise<string | null> {
-  const err = await print(process.stdout, text);
+export function printToStdout(text: string, what: string): Promise<string | null> {
+  return printToOwn('stdout', text, `cannot write ${what} to stdout`);
+}
+
+/** printToStdout for either stream; a failure is `failure` and the errno. */
+async function printToOwn(stream: OwnStream, text: string, failure: string): Promise<string | null> {
+  const err = await print(process[stream], text);
   if (err === null || err.code === 'EPIPE') return null;
-  return `cannot write ${what} to stdout (${errnoOf(err)})`;
+  return `${failure} (${errnoOf(err)})`;
 }

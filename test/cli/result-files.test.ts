@@ -72,6 +72,30 @@ for (const mode of modes()) {
       assert.equal(json.signal, 15);
     });
 
+    test('--meta /dev/stdout and --result /dev/stderr go to sandbox\'s own stdout and stderr, after the workload\'s output', async () => {
+      const r = await sandboxExec(['sh', '-c', 'echo out; exit 3'], ['--meta', '/dev/stdout', '--result', '/dev/fd/2'], { user: mode.user });
+      assert.equal(r.code, 3);
+      assert.match(r.stdout, /^out\ntime:/, 'the workload\'s line, then the meta file');
+      assert.match(r.stdout, /\nexitcode:3\n(.*\n)*status:RE\n/);
+      const result = JSON.parse(r.stderr) as { status: string; workloadExitCode: number };
+      assert.equal(result.status, 'RE', 'stderr holds the Result alone');
+      assert.equal(result.workloadExitCode, 3);
+    });
+
+    test('with --json, a report on stdout is refused before the run; on stderr it is written', async () => {
+      chmodSync(dir.path, 0o777); // writable by the workload in both modes, so only the refusal can stop it
+      const marker = join(dir.path, 'ran-json');
+      const refused = await sandboxExec(['sh', '-c', 'touch /out/ran-json'], ['--bind', `${dir.path}:/out:rw`, '--json', '--meta', '/dev/stdout'], { user: mode.user });
+      assert.equal(refused.stderr, 'sandbox: --meta /dev/stdout: with --json, stdout carries the Result alone; give --meta a file, or use --json without it [USAGE]\n');
+      assert.equal(refused.code, 125);
+      assert.equal(refused.stdout, '');
+      assert.equal(existsSync(marker), false, 'the command did not run');
+      const r = await sandboxExec(['sh', '-c', 'exit 4'], ['--json', '--meta', '/dev/stderr'], { user: mode.user });
+      assert.equal(r.code, 4);
+      assert.equal((JSON.parse(r.stdout) as { status: string }).status, 'RE');
+      assert.match(r.stderr, /^time:(.*\n)*exitcode:4\n(.*\n)*status:RE\n/);
+    });
+
     test('an unwritable --meta path fails before the command runs', async () => {
       const marker = join(dir.path, 'ran');
       chmodSync(dir.path, 0o777); // writable by the workload in both modes, so only the early failure can stop it
