@@ -83,7 +83,7 @@ function spawnConfig(label: string, cmd: string, args: string[], env: NodeJS.Pro
 /**
  * The floor under the CLI row: a fresh `node` that reads an already encoded strict plan and starts
  * the launcher on it the way the CLI does (posix_spawn through native/build/sandbox-spawn.node, the
- * plan in a memfd, the reports read on the spawn module's thread) — no
+ * plan in a memfd, the reports read on the spawn module's thread, the exit by _exit) — no
  * argument parsing, no policy, no prepare, no supervision beyond the exit. Whatever the CLI costs
  * above this row is the CLI's own; the distance from `node -e 0` to this row is what starting the
  * launcher plus the sandbox itself cost, and no Node CLI can go below it.
@@ -107,7 +107,8 @@ async function floorConfig(): Promise<{ config: Config; dispose(): Promise<void>
     "const devNull = fs.openSync('/dev/null', 'r+');",
     `const pid = m.exports.spawn(${JSON.stringify(launcherPath())}, [${JSON.stringify(launcherPath())}, '--parent-pid', String(process.pid)], [], [devNull, devNull, devNull, planFd, reportWrite]);`,
     'fs.closeSync(planFd); fs.closeSync(reportWrite);',
-    "m.exports.readPipe(reportRead, (chunk) => { if (chunk === null) { const status = m.exports.wait(pid); process.exit(status === 0 ? 0 : 1); } });",
+    // and it ends as the CLI does (exitNow): _exit, without Node's exit path
+    "m.exports.readPipe(reportRead, (chunk) => { if (chunk === null) { const status = m.exports.wait(pid); m.exports.exit(status === 0 ? 0 : 1); } });",
   ].join('\n'));
   return {
     config: spawnConfig('floor: node spawning the launcher on a ready plan', process.execPath, [script]),

@@ -104,5 +104,5 @@ export async function runWithYargs(argv: string[]): Promise<void> {
     : (Object.keys(COMMANDS) as CommandName[]).map(lazyCommand);
   await commandLine(argv, modules).parseAsync();
   // as main.ts does after `sandbox exec`: its handler has released and written all
-  if (first === 'exec') process.exit();
+  if (first === 'exec') (await import('../launch/spawn.js')).exitNow();
 }

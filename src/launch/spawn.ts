@@ -30,6 +30,8 @@ export interface SpawnModule {
   spawn(file: string, argv: string[], envp: string[], fds: number[]): number;
   wait(pid: number): number;
   readPipe(fd: number, onChunk: (chunk: Buffer | null) => void): void;
+  /** _exit(code) */
+  exit(code: number): never;
 }
 
 /** native/spawn.c, loaded on first use (exported for its tests) */
@@ -45,6 +47,20 @@ export function spawnModule(): SpawnModule {
     throw new SandboxError('LAUNCHER_MISSING', `cannot load ${path} (${(e as Error).message}); run \`npm run build:native\` (needs a C compiler: apt-get install gcc make)`);
   }
   return (loaded = m.exports);
+}
+
+/**
+ * process.exit() for a process whose work is all done and written (`sandbox exec` once its handler
+ * has returned), without Node's own teardown: the 'exit' listeners run as process.exit() runs them,
+ * then _exit. Node's exit path (its platform's threads joined, OpenSSL's and the static destructors)
+ * was ~4 ms of every `sandbox exec` on the dev VM (bench/README.md, session 9). Only where this module
+ * is already loaded: loading it to exit would cost more than it saves.
+ */
+export function exitNow(): never {
+  if (loaded === null) process.exit();
+  const code = Number(process.exitCode ?? 0);
+  process.emit('exit', code);
+  return loaded.exit(code);
 }
 
 /** A real pipe (pipe2): [read end, write end], both close-on-exec. */

@@ -172,6 +172,22 @@ describe('NativePipeReader', () => {
     assert.ok(afterPoolCall! - atEnd! >= 2, `the control: an fs call started ${afterPoolCall! - atEnd!} threads`);
   });
 
+  for (const loaded of [true, false]) {
+    test(`exitNow (${loaded ? 'the module loaded: _exit' : 'not loaded: process.exit'}): the 'exit' listeners run, the status is process.exitCode, nothing pending waits`, () => {
+      const script = `import { exitNow, spawnModule } from ${JSON.stringify(join(ROOT, 'dist/src/launch/spawn.js'))};
+        if (${loaded}) spawnModule();
+        process.on('exit', (code) => process.stdout.write('exit listener ' + code + '\\n'));
+        setTimeout(() => console.log('the timer ran'), 60_000);
+        process.exitCode = 42;
+        exitNow();
+        console.log('exitNow returned');`;
+      const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(out.stderr, '');
+      assert.equal(out.stdout, 'exit listener 42\n');
+      assert.equal(out.status, 42);
+    });
+  }
+
   test('concurrent spawned runs, each reading its reports on its own thread: all complete', async () => {
     const results = await Promise.all(['a', 'b', 'c'].map((x, i) =>
       run({ policy: 'strict', command: ['/bin/sh', '-c', `sleep 0.${i + 1}; echo ${x}`], stdout: 'buffer', launcher: 'spawn' })));
