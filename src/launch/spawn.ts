@@ -54,10 +54,12 @@ export function spawnModule(): SpawnModule {
  * has returned), without Node's own teardown: the 'exit' listeners run as process.exit() runs them,
  * then _exit. Node's exit path (its platform's threads joined, OpenSSL's and the static destructors)
  * was ~4 ms of every `sandbox exec` on the dev VM (bench/README.md, session 9). Only where this module
- * is already loaded: loading it to exit would cost more than it saves.
+ * is already loaded (loading it to exit would cost more than it saves), and only in a plain `node`:
+ * Node options (`--cpu-prof`, a coverage directory…) may have work of their own to do at the exit.
  */
 export function exitNow(): never {
-  if (loaded === null) process.exit();
+  const plainNode = process.execArgv.length === 0 && !process.env['NODE_OPTIONS'] && !process.env['NODE_V8_COVERAGE'];
+  if (loaded === null || !plainNode) process.exit();
   const code = Number(process.exitCode ?? 0);
   process.emit('exit', code);
   return loaded.exit(code);

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ROOT } from '../helpers/cli.js';
@@ -172,21 +173,44 @@ describe('NativePipeReader', () => {
     assert.ok(afterPoolCall! - atEnd! >= 2, `the control: an fs call started ${afterPoolCall! - atEnd!} threads`);
   });
 
+  /** Runs `script` (an ES module) in a plain `node`; with `nodeArgs`, in one given those options. */
+  function runModule(script: string, nodeArgs: string[] = []): { stdout: string; stderr: string; status: number | null; dir: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'sbx-exit-now-'));
+    const file = join(dir, 'exit-now.mjs');
+    writeFileSync(file, script);
+    const env = { ...process.env };
+    delete env['NODE_OPTIONS'];
+    delete env['NODE_V8_COVERAGE'];
+    const out = spawnSync(process.execPath, [...nodeArgs, file], { encoding: 'utf8', timeout: 30_000, env, cwd: dir });
+    return { stdout: out.stdout, stderr: out.stderr, status: out.status, dir };
+  }
+
+  const exitNowScript = (load: boolean) => `import { exitNow, spawnModule } from ${JSON.stringify(join(ROOT, 'dist/src/launch/spawn.js'))};
+    if (${load}) spawnModule();
+    process.on('exit', (code) => process.stdout.write('exit listener ' + code + '\\n'));
+    setTimeout(() => console.log('the timer ran'), 60_000);
+    process.exitCode = 42;
+    exitNow();
+    console.log('exitNow returned');`;
+
   for (const loaded of [true, false]) {
     test(`exitNow (${loaded ? 'the module loaded: _exit' : 'not loaded: process.exit'}): the 'exit' listeners run, the status is process.exitCode, nothing pending waits`, () => {
-      const script = `import { exitNow, spawnModule } from ${JSON.stringify(join(ROOT, 'dist/src/launch/spawn.js'))};
-        if (${loaded}) spawnModule();
-        process.on('exit', (code) => process.stdout.write('exit listener ' + code + '\\n'));
-        setTimeout(() => console.log('the timer ran'), 60_000);
-        process.exitCode = 42;
-        exitNow();
-        console.log('exitNow returned');`;
-      const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+      const out = runModule(exitNowScript(loaded));
+      rmSync(out.dir, { recursive: true, force: true });
       assert.equal(out.stderr, '');
       assert.equal(out.stdout, 'exit listener 42\n');
       assert.equal(out.status, 42);
     });
   }
+
+  test('exitNow under a Node option that works at the exit (--cpu-prof): Node\'s own exit, so the profile is written', () => {
+    const out = runModule(exitNowScript(true), ['--cpu-prof']);
+    const profiles = readdirSync(out.dir).filter((f) => f.endsWith('.cpuprofile'));
+    rmSync(out.dir, { recursive: true, force: true });
+    assert.equal(out.stdout, 'exit listener 42\n');
+    assert.equal(out.status, 42);
+    assert.equal(profiles.length, 1, 'one CPU profile written');
+  });
 
   test('concurrent spawned runs, each reading its reports on its own thread: all complete', async () => {
     const results = await Promise.all(['a', 'b', 'c'].map((x, i) =>
