@@ -172,8 +172,8 @@ enum report_type {
   REPORT_ERROR = 1,   /* step, err, index */
   REPORT_STARTED = 2, /* index = host pid of init (B) */
   REPORT_EXIT = 3,    /* err = wait status of the workload (C) */
-  REPORT_RUSAGE = 4,  /* after EXIT: err = max RSS in KiB, index = user+system CPU in µs, of every
-                         process init reaped (the workload and its waited-for descendants) */
+  REPORT_RUSAGE = 4,  /* after EXIT: err = max RSS in KiB, step:index = user+system CPU in µs (high:low
+                         32 bits), of every process init reaped (the workload and its descendants) */
   REPORT_SETUP = 5,   /* step = 1 (A) or 2 (B), index = CPU µs that process spent on setup; B sends
                          it right after forking the workload, so it also marks the workload's start */
   REPORT_UID = 6,     /* index = the host uid (= gid) the sandbox runs as (with TAG_UID_SLOTS) */
@@ -184,6 +184,9 @@ enum report_type {
   REPORT_CPU = 9,     /* with TAG_CPU_USAGE, before EXIT: err:index = the cgroup's CPU time in ns, high:low
                          32 bits, read by init as it reaped the workload */
   REPORT_HELD = 10,   /* (--hold) A has reaped init and waits for SIGUSR1 before it exits */
+  REPORT_CSW = 11,    /* after EXIT, before RUSAGE: err = voluntary, index = involuntary context switches
+                         of the same processes (isolate's csw-voluntary, csw-forced), each 32 unsigned
+                         bits, saturated */
 };
 
 struct report {
@@ -261,7 +264,8 @@ void plan_free(struct plan *p);
 void report_error(enum step step, int err, uint32_t index);
 void report_started(uint32_t init_pid);
 void report_exit(int wait_status);
-void report_rusage(int32_t maxrss_kib, uint32_t cpu_us);
+void report_rusage(int32_t maxrss_kib, uint64_t cpu_us);
+void report_csw(uint32_t voluntary, uint32_t involuntary);
 void report_setup(uint32_t who, uint32_t cpu_us);
 void report_uid(uint32_t uid);
 void report_output(uint32_t fd);

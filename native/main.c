@@ -282,6 +282,9 @@ static uint64_t read_cpu_counter(int fd) {
 /* B from A's "go" on: in all of the run's namespaces, with its id maps written, in the run's cgroups.
  * syncfd: A's "go" came on it; it reads as hung up once A is gone. cpu_base: B's own CPU time (µs)
  * when it entered the run's cgroups, so that its setup report counts what the cgroup counted. */
+/* A count of the kernel's long in a report's 32 bits. */
+static uint32_t saturated_u32(long n) { return n < 0 ? 0 : (unsigned long)n > UINT32_MAX ? UINT32_MAX : (uint32_t)n; }
+
 static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped_trees, uint32_t cpu_base) {
   make_mounts_private();
   int *source_fds = open_bind_sources(p);
@@ -328,9 +331,11 @@ static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped
       while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {}
       struct rusage ru;
       if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+        /* 64 bits of µs: 32 would end at 71 minutes, less than a long build's CPU time */
         uint64_t us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
                       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-        report_rusage((int32_t)ru.ru_maxrss, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
+        report_csw(saturated_u32(ru.ru_nvcsw), saturated_u32(ru.ru_nivcsw));
+        report_rusage((int32_t)ru.ru_maxrss, us);
       }
       _exit(exit_code_of(status));
     }

@@ -30,7 +30,10 @@ static void send_report_u64(uint32_t type, uint32_t step, uint64_t v) {
 void report_error(enum step step, int err, uint32_t index) { send_report(REPORT_ERROR, step, err, index); }
 void report_started(uint32_t init_pid) { send_report(REPORT_STARTED, STEP_NONE, 0, init_pid); }
 void report_exit(int wait_status) { send_report(REPORT_EXIT, STEP_NONE, wait_status, 0); }
-void report_rusage(int32_t maxrss_kib, uint32_t cpu_us) { send_report(REPORT_RUSAGE, STEP_NONE, maxrss_kib, cpu_us); }
+void report_rusage(int32_t maxrss_kib, uint64_t cpu_us) {
+  send_report(REPORT_RUSAGE, (uint32_t)(cpu_us >> 32), maxrss_kib, (uint32_t)cpu_us);
+}
+void report_csw(uint32_t voluntary, uint32_t involuntary) { send_report(REPORT_CSW, STEP_NONE, (int32_t)voluntary, involuntary); }
 void report_setup(uint32_t who, uint32_t cpu_us) { send_report(REPORT_SETUP, who, 0, cpu_us); }
 void report_uid(uint32_t uid) { send_report(REPORT_UID, STEP_NONE, 0, uid); }
 void report_output(uint32_t fd) { send_report(REPORT_OUTPUT, STEP_NONE, 0, fd); }

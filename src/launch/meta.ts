@@ -30,6 +30,9 @@ export function metaFile(r: Result): string {
   if (r.time.cpuMs !== null) lines.push(['time', (r.time.cpuMs / 1000).toFixed(3)]);
   lines.push(['time-wall', (r.time.wallMs / 1000).toFixed(3)]);
   if (r.memory.maxRssBytes !== null) lines.push(['max-rss', Math.round(r.memory.maxRssBytes / 1024)]);
+  if (r.time.contextSwitches !== null) {
+    lines.push(['csw-voluntary', r.time.contextSwitches.voluntary], ['csw-forced', r.time.contextSwitches.involuntary]);
+  }
   if (r.memory.source.startsWith('memory.') && r.memory.peakBytes !== null) { // a cgroup's figure
     lines.push(['cg-mem', Math.round(r.memory.peakBytes / 1024)]);
   }

@@ -51,6 +51,10 @@ export interface Result {
     cpuSource: 'cgroup-v2' | 'cgroup-v1' | 'rusage' | 'proc' | 'none';
     /** CPU the launcher itself spent setting the sandbox up, ms (on the same cgroup clock, not in cpuMs) */
     setupCpuMs: number;
+    /** context switches of every process and thread of the workload (getrusage of every process init
+     * reaped; for a killed run, /proc at the kill, of the threads alive then) — isolate's csw-voluntary
+     * and csw-forced; null when none could be read (a failure before the workload ran) */
+    contextSwitches: { voluntary: number; involuntary: number } | null;
   };
   memory: {
     /** peak memory, bytes: the cgroup's high-water mark where there is one, else the largest max-RSS */
@@ -95,7 +99,7 @@ export function failureResult(code: SandboxErrorCode, message: string, policy: s
     killed: false,
     killReason: null,
     error: { code },
-    time: { cpuMs: null, wallMs: 0, cpuSource: 'none', setupCpuMs: 0 },
+    time: { cpuMs: null, wallMs: 0, cpuSource: 'none', setupCpuMs: 0, contextSwitches: null },
     memory: { peakBytes: null, source: 'none', maxRssBytes: null, oomKilled: false },
     limits: {},
     policy,

@@ -11,7 +11,7 @@ import type { CgroupLimits, CgroupProbe, CgroupStats, RunCgroup } from '../host/
 import { CpuTimeWatchdog } from '../limits/cpu-watchdog.js';
 import type { Enforcement } from '../limits/mechanisms.js';
 import { CpuAtKill, processTreeCpuNs } from '../limits/proc-cpu.js';
-import { MaxRssAtKill } from '../limits/proc-memory.js';
+import { FiguresAtKill } from '../limits/proc-at-kill.js';
 import type { LimitSpec } from '../limits/spec.js';
 import { stopCgroupNow } from '../limits/stop-now.js';
 import type { Watchdog } from './supervisor.js';
@@ -27,6 +27,8 @@ export interface Measurements {
   cpuAtKillNs: number | null;
   /** for a killed run, the largest resident set among its processes just before the kill (/proc) */
   maxRssAtKillBytes: number | null;
+  /** for a killed run, the context switches of its threads just before the kill (/proc) */
+  contextSwitchesAtKill: { voluntary: number; involuntary: number } | null;
 }
 
 let staleSwept = false;
@@ -125,7 +127,7 @@ export class RunResources {
   private cpuWatchdog: CpuTimeWatchdog | null = null;
   /** no cgroup and no CPU limit: the /proc figure when the run is killed */
   private cpuAtKill: CpuAtKill | null = null;
-  private maxRssAtKill = new MaxRssAtKill();
+  private atKill = new FiguresAtKill();
   private readonly runId = newRunId();
 
   constructor(
@@ -182,7 +184,7 @@ export class RunResources {
   /** The run's CPU clock (its cgroup, or the /proc sum of its process tree) and who reads it: the CPU-time
    * watchdog, or without a CPU limit CpuAtKill, at a kill only. */
   private arm(cg: RunCgroup | null): void {
-    this.watchdogs.push(this.maxRssAtKill);
+    this.watchdogs.push(this.atKill);
     const clock = this.enforcement.cpuClock === 'cgroup' && cg
       ? { usedNs: () => cg.cpuUsageNs() }
       : { usedNs: (initPid: number) => processTreeCpuNs(initPid) };
@@ -194,7 +196,7 @@ export class RunResources {
     // When the budget is gone, stop the sandbox at once (its init, through the cgroup that proves it is
     // still ours): that is immediate, while the launcher's teardown takes a few context switches.
     this.cpuWatchdog = new CpuTimeWatchdog(this.limits.cpuTimeMs * 1e6, clock, parallelism, (initPid) => {
-      this.maxRssAtKill.beforeKill(); // before the processes go
+      this.atKill.beforeKill(); // before the processes go
       if (cg) stopCgroupNow(cg, initPid);
     });
     this.watchdogs.push(this.cpuWatchdog);
@@ -209,7 +211,8 @@ export class RunResources {
       cgroupPaths: cg ? [...cg.paths] : [],
       // on the figure's own clock only: a cgroup without cpuacct (v1) is not read at the kill
       cpuAtKillNs: cg && this.enforcement.cpuClock !== 'cgroup' ? null : (this.cpuWatchdog ?? this.cpuAtKill)?.lastUsedNs ?? null,
-      maxRssAtKillBytes: this.maxRssAtKill.bytes,
+      maxRssAtKillBytes: this.atKill.maxRssBytes,
+      contextSwitchesAtKill: this.atKill.contextSwitches,
     };
   }
 

@@ -69,6 +69,8 @@ export interface LaunchOutcome {
   exit: { code: number | null; signal: number | null } | null;
   /** max RSS and CPU of every process the sandbox's init reaped (getrusage RUSAGE_CHILDREN) */
   rusage: { maxRssKiB: number; cpuUs: number } | null;
+  /** context switches of the same processes (getrusage's ru_nvcsw, ru_nivcsw) */
+  contextSwitches: { voluntary: number; involuntary: number } | null;
   /** the run cgroup's CPU time (ns) as init reaped the workload (plans with cpuUsageFile), before the
    * sandbox's teardown; null when init did not send it (killed with the workload, or no cgroup) */
   cpuAtExitNs: number | null;
@@ -143,7 +145,7 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
   const zygoteHandle = viaZygote ? await zygoteLauncher(req, launcher) : null;
   return new Promise((resolvePromise, reject) => {
     const outcome: LaunchOutcome = {
-      exit: null, rusage: null, cpuAtExitNs: null, setupCpuUs: 0, failure: null, killed: null, initPid: null, hostUid: null,
+      exit: null, rusage: null, contextSwitches: null, cpuAtExitNs: null, setupCpuUs: 0, failure: null, killed: null, initPid: null, hostUid: null,
       launcherExitCode: null, launcherSignal: null, wallNs: 0n,
     };
     // The workload's wall time, on CLOCK_MONOTONIC (process.hrtime's clock): from init's own clock
@@ -239,6 +241,8 @@ export async function supervise(req: SuperviseRequest): Promise<LaunchOutcome> {
         (req.hold ? req.hold() : Promise.resolve()).then(release, release);
       } else if (r.type === 'rusage') {
         outcome.rusage = { maxRssKiB: r.maxRssKiB, cpuUs: r.cpuUs };
+      } else if (r.type === 'csw') {
+        outcome.contextSwitches = { voluntary: r.voluntary, involuntary: r.involuntary };
       } else {
         outcome.failure ??= { step: r.step, errno: r.errno, index: r.index };
       }

@@ -45,6 +45,8 @@ function figures(outcome: LaunchOutcome, m: Measurements): Figures {
       wallMs: Math.round(Number(outcome.wallNs) / 1000) / 1000,
       cpuSource: cg ? (m.cgroupDriver === 'v2' ? 'cgroup-v2' : 'cgroup-v1') : outcome.rusage ? 'rusage' : m.cpuAtKillNs !== null ? 'proc' : 'none',
       setupCpuMs: outcome.setupCpuUs / 1000,
+      // init's rusage; for a killed run, the /proc reading at the kill
+      contextSwitches: outcome.rusage ? outcome.contextSwitches : m.contextSwitchesAtKill,
     },
     memory: {
       peakBytes: peak ?? maxRssBytes,

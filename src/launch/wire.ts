@@ -83,7 +83,7 @@ export const RELAY = { stdout: 1 << 1, stderr: 1 << 2 } as const;
 /** TAG_RELAY's byte limit when there is none */
 const RELAY_NO_LIMIT = 0xffffffffffffffffn;
 
-export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6, OUTPUT: 7, CLOCK: 8, CPU: 9, HELD: 10 } as const;
+export const REPORT = { ERROR: 1, STARTED: 2, EXIT: 3, RUSAGE: 4, SETUP: 5, UID: 6, OUTPUT: 7, CLOCK: 8, CPU: 9, HELD: 10, CSW: 11 } as const;
 export const REPORT_SIZE = 16;
 
 const RLIM_INFINITY = 0xffffffffffffffffn;
@@ -316,6 +316,8 @@ export type LauncherReport =
   | { type: 'exit'; waitStatus: number }
   /** of every process init reaped: max RSS (KiB) and user+system CPU (µs) */
   | { type: 'rusage'; maxRssKiB: number; cpuUs: number }
+  /** of the same processes: voluntary and involuntary context switches */
+  | { type: 'csw'; voluntary: number; involuntary: number }
   /** CPU the launcher's own process `who` (1 = outer, 2 = init) spent on setup; init's marks the workload's start */
   | { type: 'setup'; who: number; cpuUs: number }
   /** the host uid the launcher took from the plan's uid slots */
@@ -342,7 +344,8 @@ export function decodeReport(b: Buffer): LauncherReport {
   switch (type) {
     case REPORT.STARTED: return { type: 'started', initPid: index };
     case REPORT.EXIT: return { type: 'exit', waitStatus: err };
-    case REPORT.RUSAGE: return { type: 'rusage', maxRssKiB: err, cpuUs: index };
+    case REPORT.RUSAGE: return { type: 'rusage', maxRssKiB: err, cpuUs: Number(u64Of(step, index)) };
+    case REPORT.CSW: return { type: 'csw', voluntary: err >>> 0, involuntary: index };
     case REPORT.SETUP: return { type: 'setup', who: step, cpuUs: index };
     case REPORT.UID: return { type: 'uid', hostUid: index };
     case REPORT.OUTPUT: return { type: 'output', fd: index };

@@ -219,10 +219,10 @@ describe('an abort during setup', () => {
   // What the supervisor gets when SIGTERM reaches the launcher mid-setup: the launcher reports the
   // step it was at as failed (its child is gone: `sync: EPIPE`), and the kill's reason is 'aborted'.
   const outcome = (killed: LaunchOutcome['killed']): LaunchOutcome => ({
-    exit: null, rusage: null, cpuAtExitNs: null, setupCpuUs: 0, failure: { step: 'SYNC', errno: 32, index: 0 }, killed, initPid: 2,
+    exit: null, rusage: null, contextSwitches: null, cpuAtExitNs: null, setupCpuUs: 0, failure: { step: 'SYNC', errno: 32, index: 0 }, killed, initPid: 2,
     hostUid: null, launcherExitCode: 125, launcherSignal: null, wallNs: 0n,
   });
-  const measurements = { cgroup: null, cgroupDriver: null, cgroupPaths: [], cpuAtKillNs: null, maxRssAtKillBytes: null };
+  const measurements = { cgroup: null, cgroupDriver: null, cgroupPaths: [], cpuAtKillNs: null, maxRssAtKillBytes: null, contextSwitchesAtKill: null };
 
   test('is reported as aborted (AB, ABORTED), not as the launch failure it caused', async () => {
     const prepared = await prepareRun({ command: ['true'] }); // no side effects before acquire()

@@ -47,14 +47,14 @@ test('init reads the run\'s CPU counter as it reaps the workload, v1 and v2 text
 test('the Result\'s cpuMs is the counter as init read it (or as read at a kill), less the setup, not the later reading', async () => {
   const prepared = await prepareRun({ command: ['true'] }); // no side effects before acquire()
   const outcome: LaunchOutcome = {
-    exit: { code: 0, signal: null }, rusage: null, cpuAtExitNs: 9_000_000, setupCpuUs: 2_000, failure: null, killed: null,
+    exit: { code: 0, signal: null }, rusage: null, contextSwitches: null, cpuAtExitNs: 9_000_000, setupCpuUs: 2_000, failure: null, killed: null,
     initPid: 2, hostUid: null, launcherExitCode: 0, launcherSignal: null, wallNs: 20_000_000n,
   };
   const cgroup = {
     cpuNs: 12_000_000, memoryPeakBytes: 1 << 20, memoryPeakSource: 'memory.peak' as const, oomKilled: false, oomKillCount: 0,
     pidsPeak: 1, pidsLimitHits: 0, cpuThrottledPeriods: null,
   };
-  const m = { cgroup, cgroupDriver: 'v2' as const, cgroupPaths: ['/sys/fs/cgroup/x'], cpuAtKillNs: null, maxRssAtKillBytes: null };
+  const m = { cgroup, cgroupDriver: 'v2' as const, cgroupPaths: ['/sys/fs/cgroup/x'], cpuAtKillNs: null, maxRssAtKillBytes: null, contextSwitchesAtKill: null };
   assert.equal(outcomeToResult(outcome, prepared, m, false).time.cpuMs, 7);
   // a killed run (init sends nothing): the counter as read at the kill, setup already excluded
   const killed: LaunchOutcome = { ...outcome, exit: null, cpuAtExitNs: null, killed: 'wall-time' };

@@ -11,7 +11,7 @@ import type { Result } from '../../src/launch/result.js';
 function result(over: Partial<Result>): Result {
   return {
     status: 'OK', message: 'ok', exitCode: 0, workloadExitCode: 0, signal: null, killed: false, killReason: null, error: null,
-    time: { cpuMs: 12, wallMs: 34, cpuSource: 'rusage', setupCpuMs: 1 },
+    time: { cpuMs: 12, wallMs: 34, cpuSource: 'rusage', setupCpuMs: 1, contextSwitches: null },
     memory: { peakBytes: 2048, source: 'rusage max-rss', maxRssBytes: 2048, oomKilled: false },
     limits: {},
     ...over,
@@ -45,4 +45,11 @@ test('meta: OL is SG by SIGKILL (the sandbox killed it), AB is XX; both keep the
   assert.deepEqual([ol['status'], ol['exitsig'], ol['killed'], ol['sandbox-status']], ['SG', '9', '1', 'OL']);
   const ab = keys(metaFile(result({ status: 'AB', message: 'aborted', workloadExitCode: null, killed: true, killReason: 'aborted' })));
   assert.deepEqual([ab['status'], ab['killed'], ab['sandbox-status']], ['XX', '1', 'AB']);
+});
+
+test('meta: context switches are isolate\'s csw-voluntary and csw-forced, after max-rss as isolate writes them; none when unknown', () => {
+  const text = metaFile(result({ time: { cpuMs: 12, wallMs: 34, cpuSource: 'rusage', setupCpuMs: 1, contextSwitches: { voluntary: 5, involuntary: 2 } } }));
+  assert.match(text, /^time:0\.012\ntime-wall:0\.034\nmax-rss:2\ncsw-voluntary:5\ncsw-forced:2\nexitcode:0\n$/);
+  const none = keys(metaFile(result({})));
+  assert.equal('csw-voluntary' in none || 'csw-forced' in none, false);
 });

@@ -267,3 +267,23 @@ describe('decodeReport: the clock report', () => {
     }
   });
 });
+
+describe('decodeReport: init\'s rusage and context switches', () => {
+  const record = (type: number, step: number, err: number, index: number) => {
+    const b = Buffer.alloc(16);
+    b.writeUInt32LE(type, 0);
+    b.writeUInt32LE(step, 4);
+    b.writeUInt32LE(err >>> 0, 8);
+    b.writeUInt32LE(index, 12);
+    return b;
+  };
+  test('the CPU time is 64 bits (step:index): past 2^32 µs, 71 minutes, it is not cut', () => {
+    assert.deepEqual(decodeReport(record(REPORT.RUSAGE, 0, 2048, 1_500)), { type: 'rusage', maxRssKiB: 2048, cpuUs: 1_500 });
+    const threeHours = 3 * 3600 * 1_000_000;
+    assert.deepEqual(decodeReport(record(REPORT.RUSAGE, Math.floor(threeHours / 2 ** 32), 2048, threeHours % 2 ** 32)), { type: 'rusage', maxRssKiB: 2048, cpuUs: threeHours });
+  });
+  test('context switches: voluntary in err, involuntary in index, both read unsigned', () => {
+    assert.deepEqual(decodeReport(record(REPORT.CSW, 0, 5, 2)), { type: 'csw', voluntary: 5, involuntary: 2 });
+    assert.deepEqual(decodeReport(record(REPORT.CSW, 0, 0xffffffff, 0xffffffff)), { type: 'csw', voluntary: 0xffffffff, involuntary: 0xffffffff });
+  });
+});
