@@ -14,7 +14,7 @@ import type { BindSpec, Policy } from '../policy/types.js';
 import { hostArch } from '../seccomp/arch.js';
 import { checkTmpfs, parseBind, parseTmpfs, resolveBinds } from './binds.js';
 import { applyImageUser, imageCommand, imageWorkdir, resolveImage } from './image-run.js';
-import { buildPlan, type PlanRequest } from './plan.js';
+import { buildPlan, withCgroupFiles, type PlanRequest } from './plan.js';
 import { RunResources, type CgroupJoin, type Measurements } from './run-resources.js';
 import { checkCommand, checkSpecTypes, checkWorkdir, parseEnv, type RunSpec } from './run-spec.js';
 import { compileForRun, trustedCacheDir } from './seccomp.js';
@@ -95,7 +95,7 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   const seccomp = policy.seccomp ? await compileForRun(policy.seccomp, seccompBaseDir, host.kernel, host.euid) : null;
 
   // 4. The plan (pure). The launcher joins the run's cgroup: its files are known after acquire().
-  let request: PlanRequest = {
+  const request: PlanRequest = {
     policy,
     argv: command,
     binds: await decideIdmap(binds, asRoot, seccomp),
@@ -114,11 +114,7 @@ export async function prepareRun(spec: RunSpec): Promise<PreparedRun> {
   };
   let plan = buildPlan(request);
   const resources = new RunResources(limits, enforcement, cgroupProbe, slots?.LOCK_DIR ?? null);
-  const withCgroup = (join: CgroupJoin) => {
-    request = { ...request, cgroupProcs: join.procs, cpuUsageFile: join.cpuUsage };
-    plan = buildPlan(request);
-    return plan;
-  };
+  const withCgroup = (join: CgroupJoin) => (plan = withCgroupFiles(plan, join.procs, join.cpuUsage));
   // Rootless on a systemd v2 host without a delegated cgroup: the launcher starts in a scope of its own.
   const wrapper = resources.inScope ? await scopeCommand() : null;
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SandboxError } from '../../src/errors.js';
-import { buildPlan, type PlanImage } from '../../src/launch/plan.js';
+import { buildPlan, withCgroupFiles, type PlanImage } from '../../src/launch/plan.js';
 import type { MountOp } from '../../src/launch/types.js';
 import { hostFacts, policy, request } from './fixtures.js';
 
@@ -407,5 +407,25 @@ describe('buildPlan: root, namespaces, command', () => {
     const b = buildPlan(req);
     assert.deepEqual(a, b);
     assert.deepEqual(req, before);
+  });
+});
+
+describe('withCgroupFiles', () => {
+  test('is the plan buildPlan makes with those cgroup files, and only that', () => {
+    const procs = ['/sys/fs/cgroup/memory/sandbox/r1/cgroup.procs', '/sys/fs/cgroup/pids/sandbox/r1/cgroup.procs'];
+    const before = buildPlan(request());
+    assert.deepEqual(withCgroupFiles(before, procs, '/sys/fs/cgroup/cpuacct/sandbox/r1/cpuacct.usage'),
+      buildPlan({ ...request(), cgroupProcs: procs, cpuUsageFile: '/sys/fs/cgroup/cpuacct/sandbox/r1/cpuacct.usage' }));
+    assert.deepEqual(withCgroupFiles(before, [], null), buildPlan({ ...request(), cgroupProcs: [], cpuUsageFile: null }));
+    // a plan that had a counter and gets none has none (not the old one)
+    const withCounter = withCgroupFiles(before, procs, '/x/cpu.stat');
+    assert.equal('cpuUsageFile' in withCgroupFiles(withCounter, procs, null), false);
+    assert.deepEqual(before.cgroupProcs, request().cgroupProcs, 'the plan given is not changed');
+  });
+
+  test('the plan\'s limits are checked again: a cgroup path longer than the launcher takes is refused', () => {
+    const long = `/sys/fs/cgroup/${'x'.repeat(5000)}/cgroup.procs`;
+    assert.throws(() => withCgroupFiles(buildPlan(request()), [long], null), (e: unknown) => e instanceof SandboxError && e.code === 'USAGE' && /cgroup file/.test(e.message));
+    assert.throws(() => withCgroupFiles(buildPlan(request()), [], long), (e: unknown) => e instanceof SandboxError && e.code === 'USAGE' && /CPU counter/.test(e.message));
   });
 });
