@@ -279,12 +279,12 @@ static uint64_t read_cpu_counter(int fd) {
   return is_v2 ? (uint64_t)v * 1000u : (uint64_t)v;
 }
 
-/* B from A's "go" on: in all of the run's namespaces, with its id maps written, in the run's cgroups.
- * syncfd: A's "go" came on it; it reads as hung up once A is gone. cpu_base: B's own CPU time (µs)
- * when it entered the run's cgroups, so that its setup report counts what the cgroup counted. */
 /* A count of the kernel's long in a report's 32 bits. */
 static uint32_t saturated_u32(long n) { return n < 0 ? 0 : (unsigned long)n > UINT32_MAX ? UINT32_MAX : (uint32_t)n; }
 
+/* B from A's "go" on: in all of the run's namespaces, with its id maps written, in the run's cgroups.
+ * syncfd: A's "go" came on it; it reads as hung up once A is gone. cpu_base: B's own CPU time (µs)
+ * when it entered the run's cgroups, so that its setup report counts what the cgroup counted. */
 static _Noreturn void init_setup(const struct plan *p, int syncfd, int *idmapped_trees, uint32_t cpu_base) {
   make_mounts_private();
   int *source_fds = open_bind_sources(p);
