@@ -130,10 +130,14 @@ static void join_cgroups(const struct plan *p, pid_t who) {
  * it leaves (relaying, waiting) is not the workload's anyway. cgroup v2 only, as scopes are.
  */
 static char home_procs[PATH_MAX];
+/* STEP_JOIN_CGROUP's index for these two steps: past the plan's cgroup files (at most PLAN_MAX_ITEMS),
+ * so never one of them; src/launch/launcher-errors.ts words them */
+#define HOME_CGROUP_UNKNOWN PLAN_MAX_ITEMS
+#define HOME_CGROUP_RETURN (PLAN_MAX_ITEMS + 1)
 
 static void remember_home_cgroup(void) {
   FILE *f = fopen("/proc/self/cgroup", "re");
-  if (!f) fail(STEP_JOIN_CGROUP, errno, 1000);
+  if (!f) fail(STEP_JOIN_CGROUP, errno, HOME_CGROUP_UNKNOWN);
   char line[PATH_MAX - 64]; /* room for the prefix and suffix below */
   home_procs[0] = '\0';
   while (fgets(line, sizeof line, f)) {
@@ -142,13 +146,13 @@ static void remember_home_cgroup(void) {
     snprintf(home_procs, sizeof home_procs, "/sys/fs/cgroup%s/cgroup.procs", line + 3);
   }
   fclose(f);
-  if (home_procs[0] == '\0') fail(STEP_JOIN_CGROUP, ENOENT, 1000);
+  if (home_procs[0] == '\0') fail(STEP_JOIN_CGROUP, ENOENT, HOME_CGROUP_UNKNOWN);
 }
 
 static void return_home_cgroup(void) {
   char pid[32];
   snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-  if (write_file(home_procs, pid) < 0) fail(STEP_JOIN_CGROUP, errno, 1001);
+  if (write_file(home_procs, pid) < 0) fail(STEP_JOIN_CGROUP, errno, HOME_CGROUP_RETURN);
 }
 
 /* A: one line per map, our single host id to the inside id. "deny" on setgroups first: the kernel

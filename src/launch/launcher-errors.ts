@@ -6,7 +6,7 @@
 import { constants } from 'node:os';
 import { EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_SANDBOX_FAILURE } from '../errors.js';
 import type { LaunchPlan } from './types.js';
-import { DECODE_ERROR, sourceTable, type StepName } from './wire.js';
+import { DECODE_ERROR, PLAN_MAX, sourceTable, type StepName } from './wire.js';
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]));
 
@@ -51,6 +51,9 @@ export function failureMessage(f: LaunchFailure, plan: LaunchPlan): string {
       return `cannot take a host uid slot in ${s?.lockDir ?? '?'}: ${e}`;
     }
     case 'JOIN_CGROUP':
+      // native/main.c HOME_CGROUP_*: a held launcher's (--hold) own v2 cgroup, which it returns to
+      if (f.index === PLAN_MAX.ITEMS) return `cannot find the launcher's own cgroup in /proc/self/cgroup: ${e}`;
+      if (f.index === PLAN_MAX.ITEMS + 1) return `cannot move the launcher back to its own cgroup: ${e}`;
       return `cannot join cgroup ${plan.cgroupProcs[f.index] ?? '?'}: ${e}`;
     case 'CLONE':
       return `cannot create the sandbox's namespaces: ${e}; ${NAMESPACE_HINT}`;

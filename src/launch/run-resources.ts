@@ -11,7 +11,7 @@ import type { CgroupLimits, CgroupProbe, CgroupStats, RunCgroup } from '../host/
 import { CpuTimeWatchdog } from '../limits/cpu-watchdog.js';
 import type { Enforcement } from '../limits/mechanisms.js';
 import { CpuAtKill, processTreeCpuNs } from '../limits/proc-cpu.js';
-import { FiguresAtKill } from '../limits/proc-at-kill.js';
+import { FiguresAtKill, type TreeFigures } from '../limits/proc-at-kill.js';
 import type { LimitSpec } from '../limits/spec.js';
 import { stopCgroupNow } from '../limits/stop-now.js';
 import type { Watchdog } from './supervisor.js';
@@ -25,10 +25,8 @@ export interface Measurements {
    * CPU-time watchdog's reading, or without a CPU limit CpuAtKill's); on the cgroup's clock when the
    * run has one, else from /proc. Null when nothing was read. */
   cpuAtKillNs: number | null;
-  /** for a killed run, the largest resident set among its processes just before the kill (/proc) */
-  maxRssAtKillBytes: number | null;
-  /** for a killed run, the context switches of its threads just before the kill (/proc) */
-  contextSwitchesAtKill: { voluntary: number; involuntary: number } | null;
+  /** for a killed run, its processes' figures read from /proc just before the kill (init reports none) */
+  atKill: TreeFigures;
 }
 
 let staleSwept = false;
@@ -211,8 +209,7 @@ export class RunResources {
       cgroupPaths: cg ? [...cg.paths] : [],
       // on the figure's own clock only: a cgroup without cpuacct (v1) is not read at the kill
       cpuAtKillNs: cg && this.enforcement.cpuClock !== 'cgroup' ? null : (this.cpuWatchdog ?? this.cpuAtKill)?.lastUsedNs ?? null,
-      maxRssAtKillBytes: this.atKill.maxRssBytes,
-      contextSwitchesAtKill: this.atKill.contextSwitches,
+      atKill: { maxRssBytes: this.atKill.maxRssBytes, contextSwitches: this.atKill.contextSwitches },
     };
   }
 

@@ -35,7 +35,7 @@ function workloadCpuNs(outcome: LaunchOutcome, m: Measurements): number | null {
 function figures(outcome: LaunchOutcome, m: Measurements): Figures {
   const cg = m.cgroup;
   // init's rusage; for a killed run (init reports none), the /proc reading at the kill
-  const maxRssBytes = outcome.rusage ? outcome.rusage.maxRssKiB * 1024 : m.maxRssAtKillBytes;
+  const maxRssBytes = outcome.rusage ? outcome.rusage.maxRssKiB * 1024 : m.atKill.maxRssBytes;
   const cpuNs = workloadCpuNs(outcome, m);
   const cpuMs = cpuNs === null ? null : Math.max(0, cpuNs) / 1e6;
   const peak = cg?.memoryPeakBytes ?? null;
@@ -45,8 +45,7 @@ function figures(outcome: LaunchOutcome, m: Measurements): Figures {
       wallMs: Math.round(Number(outcome.wallNs) / 1000) / 1000,
       cpuSource: cg ? (m.cgroupDriver === 'v2' ? 'cgroup-v2' : 'cgroup-v1') : outcome.rusage ? 'rusage' : m.cpuAtKillNs !== null ? 'proc' : 'none',
       setupCpuMs: outcome.setupCpuUs / 1000,
-      // init's rusage; for a killed run, the /proc reading at the kill
-      contextSwitches: outcome.rusage ? outcome.contextSwitches : m.contextSwitchesAtKill,
+      contextSwitches: outcome.rusage ? outcome.contextSwitches : m.atKill.contextSwitches, // as maxRssBytes
     },
     memory: {
       peakBytes: peak ?? maxRssBytes,

@@ -222,7 +222,7 @@ describe('an abort during setup', () => {
     exit: null, rusage: null, contextSwitches: null, cpuAtExitNs: null, setupCpuUs: 0, failure: { step: 'SYNC', errno: 32, index: 0 }, killed, initPid: 2,
     hostUid: null, launcherExitCode: 125, launcherSignal: null, wallNs: 0n,
   });
-  const measurements = { cgroup: null, cgroupDriver: null, cgroupPaths: [], cpuAtKillNs: null, maxRssAtKillBytes: null, contextSwitchesAtKill: null };
+  const measurements = { cgroup: null, cgroupDriver: null, cgroupPaths: [], cpuAtKillNs: null, atKill: { maxRssBytes: null, contextSwitches: null } };
 
   test('is reported as aborted (AB, ABORTED), not as the launch failure it caused', async () => {
     const prepared = await prepareRun({ command: ['true'] }); // no side effects before acquire()

@@ -54,7 +54,7 @@ test('the Result\'s cpuMs is the counter as init read it (or as read at a kill),
     cpuNs: 12_000_000, memoryPeakBytes: 1 << 20, memoryPeakSource: 'memory.peak' as const, oomKilled: false, oomKillCount: 0,
     pidsPeak: 1, pidsLimitHits: 0, cpuThrottledPeriods: null,
   };
-  const m = { cgroup, cgroupDriver: 'v2' as const, cgroupPaths: ['/sys/fs/cgroup/x'], cpuAtKillNs: null, maxRssAtKillBytes: null, contextSwitchesAtKill: null };
+  const m = { cgroup, cgroupDriver: 'v2' as const, cgroupPaths: ['/sys/fs/cgroup/x'], cpuAtKillNs: null, atKill: { maxRssBytes: null, contextSwitches: null } };
   assert.equal(outcomeToResult(outcome, prepared, m, false).time.cpuMs, 7);
   // a killed run (init sends nothing): the counter as read at the kill, setup already excluded
   const killed: LaunchOutcome = { ...outcome, exit: null, cpuAtExitNs: null, killed: 'wall-time' };
