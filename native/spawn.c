@@ -33,10 +33,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +75,10 @@ napi_status napi_get_undefined(napi_env, napi_value *);
 napi_status napi_call_function(napi_env, napi_value, napi_value, size_t, const napi_value *, napi_value *);
 napi_status napi_typeof(napi_env, napi_value, int *);
 enum { napi_function = 7 }; /* napi_valuetype */
+napi_status napi_create_string_latin1(napi_env, const char *, size_t, napi_value *);
+napi_status napi_create_external_buffer(napi_env, size_t, void *, napi_finalize, void *, napi_value *);
+/* Node ≥ 20.4 (and 18.18); weak, so that on an older Node this module still loads and mapText copies */
+__attribute__((weak)) napi_status node_api_create_external_string_latin1(napi_env, char *, size_t, napi_finalize, void *, napi_value *, bool *);
 
 /* Bounds on what a caller may pass: far above a launcher's command line, far below trouble. */
 #define MAX_STRINGS 4096
@@ -349,10 +355,74 @@ static napi_value js_exit(napi_env env, napi_callback_info info) {
   _exit(code & 0xff);
 }
 
+/* The file at path (a C string from args[0]) mapped private, whole; *len its size. NULL with a thrown
+ * error if it cannot be, or is empty (nothing to map: the caller reads it the usual way). */
+static void *map_file(napi_env env, napi_callback_info info, int prot, size_t *len) {
+  size_t argc = 1;
+  napi_value args[1];
+  char *path = NULL;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != 0 || argc != 1 || !(path = c_string(env, args[0]))) {
+    napi_throw_error(env, "EINVAL", "mapText(path) and mapBytes(path) take a path");
+    return NULL;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  free(path);
+  if (fd < 0) return throw_errno(env, "open", errno), NULL;
+  struct stat st;
+  void *data = MAP_FAILED;
+  int err = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) || st.st_size == 0 ? EINVAL : 0;
+  if (!err && (data = mmap(NULL, (size_t)st.st_size, prot, MAP_PRIVATE, fd, 0)) == MAP_FAILED) err = errno;
+  close(fd);
+  if (err) return throw_errno(env, "map", err), NULL;
+  *len = (size_t)st.st_size;
+  return data;
+}
+
+static void unmap(napi_env env, void *data, void *len) {
+  (void)env;
+  munmap(data, (size_t)(uintptr_t)len);
+}
+
+/* mapText(path) → the file's bytes as a latin1 string that V8 reads where the file is mapped (an
+ * external string): the loader's bundle, whose text is not copied into a buffer and again into the
+ * young generation (~300 fresh pages fewer to fault at each start; bench/README.md, session 10). The
+ * file is the package's own, written by its build: only its owner could change it under the mapping,
+ * and could as well change the file before it is read. */
+static napi_value js_map_text(napi_env env, napi_callback_info info) {
+  size_t len;
+  char *data = map_file(env, info, PROT_READ, &len);
+  if (!data) return NULL;
+  napi_value result = NULL;
+  bool copied = true;
+  if (node_api_create_external_string_latin1 &&
+      node_api_create_external_string_latin1(env, data, len, unmap, (void *)(uintptr_t)len, &result, &copied) == 0 && !copied)
+    return result;
+  /* an older Node, or one that copied it anyway */
+  if (!result && napi_create_string_latin1(env, data, len, &result) != 0) result = NULL;
+  munmap(data, len);
+  return result;
+}
+
+/* mapBytes(path) → a Buffer over the file mapped private (writes to it are the process's own copy):
+ * the loader's V8 code cache, which V8 only reads. */
+static napi_value js_map_bytes(napi_env env, napi_callback_info info) {
+  size_t len;
+  void *data = map_file(env, info, PROT_READ | PROT_WRITE, &len);
+  if (!data) return NULL;
+  napi_value result;
+  if (napi_create_external_buffer(env, len, data, unmap, (void *)(uintptr_t)len, &result) != 0) {
+    munmap(data, len);
+    napi_throw_error(env, "ERRNO", "mapBytes: cannot create the buffer");
+    return NULL;
+  }
+  return result;
+}
+
 __attribute__((visibility("default"))) int32_t node_api_module_get_api_version_v1(void) { return 8; }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
-  static const struct { const char *name; napi_callback cb; } fns[] = {{"pipe", js_pipe}, {"memfd", js_memfd}, {"spawn", js_spawn}, {"wait", js_wait}, {"readPipe", js_read_pipe}, {"exit", js_exit}};
+  static const struct { const char *name; napi_callback cb; } fns[] = {{"pipe", js_pipe}, {"memfd", js_memfd}, {"spawn", js_spawn}, {"wait", js_wait}, {"readPipe", js_read_pipe}, {"exit", js_exit},
+                                                                   {"mapText", js_map_text}, {"mapBytes", js_map_bytes}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != 0 ||

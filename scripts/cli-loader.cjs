@@ -19,10 +19,15 @@ const cacheFile = `${file}.v8cache`;
 // The bundle is already wrapped in Node's CommonJS function wrapper (by scripts/bundle-cli.mjs), so its
 // text is compiled as read. It is pure ASCII (esbuild charset 'ascii'), so latin1 reads it exactly,
 // without UTF-8 decoding.
-const source = readFileSync(file, 'latin1');
-let cachedData;
+let source, cachedData;
+const mapped = mapper();
 try {
-  cachedData = readFileSync(cacheFile);
+  source = mapped ? mapped.mapText(file) : readFileSync(file, 'latin1');
+} catch {
+  source = readFileSync(file, 'latin1'); // its error, if any, is the one to show
+}
+try {
+  cachedData = mapped ? mapped.mapBytes(cacheFile) : readFileSync(cacheFile);
 } catch {
   cachedData = undefined;
 }
@@ -37,3 +42,19 @@ mod.paths = Module._nodeModulePaths(__dirname);
 // it: from the cache, this very instance (a second copy would run the CLI again).
 Module._cache[file] = mod;
 script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, __dirname);
+
+/**
+ * native/spawn.c's module, which the run loads anyway to start the launcher (loaded here first, so its
+ * dlopen is not added but moved): it maps the bundle and its cache instead of reading them (see
+ * mapText there). null where it is not built (`sandbox doctor` must still start and say so) or fails
+ * to load: the files are then read.
+ */
+function mapper() {
+  const m = { exports: {} };
+  try {
+    process.dlopen(m, path.join(__dirname, '..', '..', 'native', 'build', 'sandbox-spawn.node'));
+    return m.exports;
+  } catch {
+    return null;
+  }
+}

@@ -32,6 +32,10 @@ export interface SpawnModule {
   readPipe(fd: number, onChunk: (chunk: Buffer | null) => void): void;
   /** _exit(code) */
   exit(code: number): never;
+  /** the file as a latin1 string V8 reads where the file is mapped (the CLI loader's bundle) */
+  mapText(path: string): string;
+  /** a Buffer over the file mapped private (the CLI loader's code cache) */
+  mapBytes(path: string): Buffer;
 }
 
 /** native/spawn.c, loaded on first use (exported for its tests) */

@@ -93,6 +93,41 @@ describe('native spawn', () => {
     assert.throws(() => native.wait(0), { code: 'EINVAL' });
     assert.throws(() => native.wait(1), { code: 'ECHILD' });
   });
+
+  test('mapText and mapBytes: the file as it is, every byte; a write to the buffer stays in this process', () => {
+    const native = spawnModule();
+    const dir = mkdtempSync(join(tmpdir(), 'sbx-map-'));
+    try {
+      const bytes = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7 + 1) % 256)); // past one page, all 256 values
+      const file = join(dir, 'f');
+      writeFileSync(file, bytes);
+      assert.equal(native.mapText(file), bytes.toString('latin1'));
+      const mapped = native.mapBytes(file);
+      assert.ok(mapped.equals(bytes));
+      mapped[0] = mapped[0]! ^ 0xff; // MAP_PRIVATE: copy on write, never the file
+      assert.ok(readFileSync(file).equals(bytes));
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  test('mapText and mapBytes: a missing file, a directory, an empty file or no path is an error with its code', () => {
+    const native = spawnModule();
+    const dir = mkdtempSync(join(tmpdir(), 'sbx-map-'));
+    try {
+      writeFileSync(join(dir, 'empty'), '');
+      const fds = openFds();
+      for (const map of [native.mapText, native.mapBytes]) {
+        assert.throws(() => map(join(dir, 'missing')), { code: 'ENOENT', message: /open/ });
+        assert.throws(() => map(dir), { code: 'EINVAL' });
+        assert.throws(() => map(join(dir, 'empty')), { code: 'EINVAL' });
+        assert.throws(() => (map as (p?: unknown) => unknown)(), { code: 'EINVAL' });
+      }
+      assert.equal(openFds(), fds); // the failed ones closed what they opened
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
 });
 
 describe('spawnLauncherProcess', () => {
