@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TargetArch } from '../seccomp/arch.js';
-import { spreadName, writeCacheFile } from './seccomp.js';
+import { programDigest, writeCacheFile } from './seccomp.js';
 
 /** Answers by program: a process runs the same few programs many times (one check, not one per run). */
 const answers = new Map<string, boolean>();
@@ -37,15 +37,6 @@ export async function filterRefusesSetidBits(program: Buffer, arch: TargetArch, 
     answers.set(key, answer);
   }
   return answer;
-}
-
-/**
- * An entry's name, spread over the program's 32-bit words — not over the key's base64 text: hashing
- * that string in not yet optimised code was ~1.7 ms of a CLI start.
- */
-function programDigest(program: Buffer): string {
-  const words = new DataView(program.buffer, program.byteOffset, program.length - (program.length % 4));
-  return spreadName(words.byteLength / 4, (i) => words.getUint32(i * 4, true));
 }
 
 function readAnswer(file: string, key: string): boolean | null {

@@ -3,7 +3,8 @@
  * the process, and on disk for the next process. Never past an edit: a `{file}` profile that changed is
  * compiled again, inline sections are told apart by their content, and a profile that became
  * unreadable is an error. On disk, an entry is used only if its stored inputs match and its program
- * validates: a damaged entry, or one of the same name for other inputs, is compiled over.
+ * matches its digest: a damaged entry (even one whose program is still a valid one), an entry from
+ * before digests, or one of the same name for other inputs, is compiled over.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -83,6 +84,20 @@ test('on disk: the next process gets the same program; a damaged entry or one fo
   bad.writeUInt32LE(2, 4);
   writeFileSync(entry, JSON.stringify({ ...stored, program: bad.toString('base64') }));
   assert.deepEqual(inFreshProcess(section), expected, 'a damaged program is not used');
+
+  // damaged into another valid program (an errno changed): the kernel would load it, the digest refuses it
+  const valid = Buffer.from(stored.program, 'base64');
+  const changed = Buffer.from(valid);
+  const RET_K = 0x06; // every RET's value with its low bit flipped: still a program the kernel loads
+  for (let o = 0; o < changed.length; o += 8) if (changed.readUInt16LE(o) === RET_K) changed.writeUInt32LE((changed.readUInt32LE(o + 4) ^ 1) >>> 0, o + 4);
+  assert.ok(!changed.equals(valid));
+  writeFileSync(entry, JSON.stringify({ ...stored, program: changed.toString('base64') }));
+  assert.deepEqual(inFreshProcess(section), expected, 'a program other than the one written is not used');
+
+  // an entry from before digests: compiled over, and rewritten with one
+  writeFileSync(entry, JSON.stringify({ inputs: stored.inputs, hash: stored.hash, program: stored.program }));
+  assert.deepEqual(inFreshProcess(section), expected);
+  assert.equal(typeof (JSON.parse(readFileSync(entry, 'utf8')) as { digest?: unknown }).digest, 'string', 'rewritten with a digest');
 
   // the same name, other inputs (a name collision): another profile's valid program is not used
   const other = await compileForRun(JSON.parse(profile('EACCES', `${marker}-other`)), dir, kernel, euid);
