@@ -3,7 +3,8 @@
  * exits 125 with one line naming the missing file and the command that builds it, and `sandbox
  * doctor` fails its launcher check with that fix. The same for a file of the bundled CLI that is read
  * only when first used (a partial copy): what needs it fails with one line, the rest still runs. Run
- * on a copy of the package with files removed.
+ * on a copy of the package with files removed. (Without sandbox-spawn.node the CLI's loader reads its
+ * bundle instead of mapping it: that these messages come at all shows it did.)
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
