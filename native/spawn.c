@@ -10,7 +10,7 @@
  * copies nothing. Why not koffi, which the library uses for the syscalls Node lacks: loading it takes
  * ~10 ms, more than this saves; this module loads in under 1 ms.
  *
- * Six functions, no policy:
+ * Eight functions, no policy:
  *   pipe()                         → [read end, write end], both close-on-exec
  *   memfd()                        → an anonymous memory file, close-on-exec (the plan, written before
  *                                    the spawn, so the launcher finds it whole when it starts)
@@ -21,6 +21,8 @@
  *                                    loop, then null (src/launch/native-pipe-reader.ts says why)
  *   exit(code)                     → _exit(code): the end of a `sandbox exec` whose work is all done and
  *                                    written, without Node's teardown (src/launch/spawn.ts, exitNow)
+ *   mapText(path), mapBytes(path)  → a file mapped, as a latin1 string V8 reads in place / a Buffer:
+ *                                    the CLI loader's bundle and code cache (scripts/cli-loader.cjs)
  * Failures are thrown as Errors whose code is the errno name (ENOENT…) and whose message names the call.
  *
  * The Node-API declarations below are the few this file uses, with the signatures of Node's ABI-stable
@@ -385,7 +387,7 @@ static void unmap(napi_env env, void *data, void *len) {
 
 /* mapText(path) → the file's bytes as a latin1 string that V8 reads where the file is mapped (an
  * external string): the loader's bundle, whose text is not copied into a buffer and again into the
- * young generation (~300 fresh pages fewer to fault at each start; bench/README.md, session 10). The
+ * young generation (~150 fewer page faults at each start; bench/README.md, session 10). The
  * file is the package's own, written by its build: only its owner could change it under the mapping,
  * and could as well change the file before it is read. */
 static napi_value js_map_text(napi_env env, napi_callback_info info) {
@@ -393,12 +395,14 @@ static napi_value js_map_text(napi_env env, napi_callback_info info) {
   char *data = map_file(env, info, PROT_READ, &len);
   if (!data) return NULL;
   napi_value result = NULL;
-  bool copied = true;
+  bool copied;
+  /* Made, it owns the mapping: unmap runs when V8 drops the string — or at once, if Node copied it
+   * (a Node built with V8's sandbox does), which is why a made string is returned either way. */
   if (node_api_create_external_string_latin1 &&
-      node_api_create_external_string_latin1(env, data, len, unmap, (void *)(uintptr_t)len, &result, &copied) == 0 && !copied)
+      node_api_create_external_string_latin1(env, data, len, unmap, (void *)(uintptr_t)len, &result, &copied) == 0)
     return result;
-  /* an older Node, or one that copied it anyway */
-  if (!result && napi_create_string_latin1(env, data, len, &result) != 0) result = NULL;
+  /* a Node before 20.4 (the function is absent), or it failed: a copy, and the mapping goes */
+  if (napi_create_string_latin1(env, data, len, &result) != 0) result = NULL;
   munmap(data, len);
   return result;
 }
