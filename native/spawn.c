@@ -44,6 +44,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "launcher.h" /* struct terminals (terminal.c, linked in) */
+
 typedef struct napi_env__ *napi_env;
 typedef struct napi_value__ *napi_value;
 typedef struct napi_callback_info__ *napi_callback_info;
@@ -343,9 +345,16 @@ static napi_value js_read_pipe(napi_env env, napi_callback_info info) {
   return undefined;
 }
 
+/* The settings of the terminals among fds 0-2 when this module was loaded (by the CLI's loader, first
+ * thing): what Node itself saves at its start and puts back in an atexit handler, which _exit skips. */
+static struct terminals at_load;
+
 /* exit(code): _exit, so none of Node's exit path runs (platform threads joined, OpenSSL's and the
  * static destructors, libuv's shutdown): ~4 ms of a `sandbox exec` on the dev VM. The caller has
- * already run the process's 'exit' listeners and waited for its writes. */
+ * already run the process's 'exit' listeners and waited for its writes. One piece of Node's exit is
+ * kept: the terminals' settings are put back (terminal.c: those that changed, while we are the
+ * foreground job). The launcher restores them after every run, but a launcher SIGKILLed mid-run (an
+ * OOM kill of a cgroup v2 group with memory.oom.group takes it too) cannot. */
 static napi_value js_exit(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value args[1];
@@ -354,6 +363,7 @@ static napi_value js_exit(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "EINVAL", "exit(code)");
     return NULL;
   }
+  terminals_restore(&at_load);
   _exit(code & 0xff);
 }
 
@@ -425,6 +435,7 @@ static napi_value js_map_bytes(napi_env env, napi_callback_info info) {
 __attribute__((visibility("default"))) int32_t node_api_module_get_api_version_v1(void) { return 8; }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+  terminals_save(&at_load);
   static const struct { const char *name; napi_callback cb; } fns[] = {{"pipe", js_pipe}, {"memfd", js_memfd}, {"spawn", js_spawn}, {"wait", js_wait}, {"readPipe", js_read_pipe}, {"exit", js_exit},
                                                                    {"mapText", js_map_text}, {"mapBytes", js_map_bytes}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

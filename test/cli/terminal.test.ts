@@ -97,5 +97,28 @@ describe('the caller\'s terminal', () => {
       assert.match(out, /inside: -echo/, out);
       assert.match(out, /^restored\r?$/m, out);
     });
+
+    // The launcher puts the settings back itself; a launcher SIGKILLed mid-run (an OOM kill of the
+    // whole cgroup v2 group takes it too, by `kill -9`) cannot. The CLI then does, on its way out.
+    test(`${mode.name}: after \`sandbox exec\` whose launcher was SIGKILLed mid-run, the shell gets its settings back`, () => {
+      const [cmd, args] = commandFor(['exec', '--policy', 'strict', '--', 'sh', '-c', `${CHANGE}; sleep 30`], null);
+      // Without job control, `&` keeps the CLI in the terminal's foreground process group; its stdin
+      // would be /dev/null, so it is given the terminal (fd 1) as stdin again.
+      const script = [
+        'before=$(stty -g)',
+        '"$@" <&1 & cli=$!',
+        'i=0; while [ "$(stty -g)" = "$before" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done',
+        '[ "$(stty -g)" != "$before" ] && echo changed',
+        'pkill -KILL -P $cli -f sandbox-launcher && echo killed',
+        'wait $cli; echo "cli exited $?"',
+        '[ "$(stty -g)" = "$before" ] && echo restored',
+      ].join('\n');
+      const { code, out } = onTerminal(['sh', '-c', script, 'sh', cmd, ...args], mode.user);
+      assert.equal(code, 0, out);
+      assert.match(out, /^changed\r?$/m, `the workload did change them: ${out}`);
+      assert.match(out, /^killed\r?$/m, out);
+      assert.match(out, /^cli exited 125\r?$/m, out);
+      assert.match(out, /^restored\r?$/m, out);
+    });
   }
 });
