@@ -345,16 +345,49 @@ static napi_value js_read_pipe(napi_env env, napi_callback_info info) {
   return undefined;
 }
 
-/* The settings of the terminals among fds 0-2 when this module was loaded (by the CLI's loader, first
- * thing): what Node itself saves at its start and puts back in an atexit handler, which _exit skips. */
-static struct terminals at_load;
+/*
+ * What Node saves of fds 0-2 at its start and puts back in an atexit handler (ResetStdio), which _exit
+ * skips, as this module found them when it was loaded (by the CLI's loader, first thing):
+ *  - each one's O_NONBLOCK: libuv sets it on a pipe when Node makes process.stdout or stderr a stream
+ *    (a failed run's message, --json), and the flag belongs to the open file, which the caller shares:
+ *    left set, the next process writing to that pipe (`sandbox exec --json … | jq` in a script, then
+ *    anything else into the same pipe) gets EAGAIN;
+ *  - the terminals' settings (terminal.c).
+ */
+static struct {
+  int flags; /* -1: not open */
+  dev_t dev;
+  ino_t ino;
+} stdio_at_load[3];
+static struct terminals terminals_at_load;
+
+static void save_stdio(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    struct stat st;
+    stdio_at_load[fd].flags = fstat(fd, &st) == 0 ? fcntl(fd, F_GETFL) : -1;
+    stdio_at_load[fd].dev = st.st_dev;
+    stdio_at_load[fd].ino = st.st_ino;
+  }
+  terminals_save(&terminals_at_load);
+}
+
+static void restore_stdio(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    struct stat st;
+    int was = stdio_at_load[fd].flags, now;
+    /* only the file it was (a program may have put another one there), only the one flag */
+    if (was < 0 || fstat(fd, &st) < 0 || st.st_dev != stdio_at_load[fd].dev || st.st_ino != stdio_at_load[fd].ino) continue;
+    if ((now = fcntl(fd, F_GETFL)) >= 0 && ((now ^ was) & O_NONBLOCK)) (void)fcntl(fd, F_SETFL, (now & ~O_NONBLOCK) | (was & O_NONBLOCK));
+  }
+  terminals_restore(&terminals_at_load);
+}
 
 /* exit(code): _exit, so none of Node's exit path runs (platform threads joined, OpenSSL's and the
  * static destructors, libuv's shutdown): ~4 ms of a `sandbox exec` on the dev VM. The caller has
  * already run the process's 'exit' listeners and waited for its writes. One piece of Node's exit is
- * kept: the terminals' settings are put back (terminal.c: those that changed, while we are the
- * foreground job). The launcher restores them after every run, but a launcher SIGKILLed mid-run (an
- * OOM kill of a cgroup v2 group with memory.oom.group takes it too) cannot. */
+ * kept: fds 0-2 are put back as they were (restore_stdio). For terminals that is also what covers a
+ * launcher SIGKILLed mid-run (an OOM kill of a cgroup v2 group with memory.oom.group takes it too),
+ * which could not restore them itself. */
 static napi_value js_exit(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value args[1];
@@ -363,7 +396,7 @@ static napi_value js_exit(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "EINVAL", "exit(code)");
     return NULL;
   }
-  terminals_restore(&at_load);
+  restore_stdio();
   _exit(code & 0xff);
 }
 
@@ -435,7 +468,7 @@ static napi_value js_map_bytes(napi_env env, napi_callback_info info) {
 __attribute__((visibility("default"))) int32_t node_api_module_get_api_version_v1(void) { return 8; }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
-  terminals_save(&at_load);
+  save_stdio();
   static const struct { const char *name; napi_callback cb; } fns[] = {{"pipe", js_pipe}, {"memfd", js_memfd}, {"spawn", js_spawn}, {"wait", js_wait}, {"readPipe", js_read_pipe}, {"exit", js_exit},
                                                                    {"mapText", js_map_text}, {"mapBytes", js_map_bytes}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

@@ -6,14 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+const { O_NONBLOCK } = constants;
 import { tmpdir } from 'node:os';
 import { Script } from 'node:vm';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { COMMAND_INFO } from '../../src/cli/commands.js';
 import { spawnModule } from '../../src/launch/spawn.js';
-import { cli, ROOT } from '../helpers/cli.js';
+import { CLI, cli, ROOT } from '../helpers/cli.js';
 
 describe('CLI entry points', () => {
   test('the code cache the build recorded is accepted by this Node (a rejected one costs ~25 ms a start, silently)', () => {
@@ -118,4 +119,28 @@ describe('CLI entry points', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).stdout.length, 300000);
   });
+
+  // libuv makes a pipe non-blocking when Node turns process.stdout or stderr into a stream, and the flag
+  // belongs to the open file, shared with whoever else writes to that pipe. Node's own exit clears it
+  // again; exec's early exit (native/spawn.c, exit) must too, or the next writer gets EAGAIN.
+  for (const [what, args] of [
+    ['a failed run\'s message on stderr', ['exec', '--policy', 'strict', '--', '/nonexistent']],
+    ['--json on stdout', ['exec', '--policy', 'strict', '--json', '--', '/bin/true']],
+  ] as const) {
+    test(`exec leaves a pipe it was given as stdout and stderr blocking: ${what}`, () => {
+      const [r, w] = spawnModule().pipe();
+      try {
+        const run = spawnSync(process.execPath, [CLI, ...args], { stdio: ['ignore', w, w], timeout: 60_000 });
+        assert.notEqual(run.status, null);
+        const out = Buffer.alloc(65536);
+        const n = readSync(r, out);
+        assert.ok(n > 0, 'it wrote to the pipe');
+        const flags = Number.parseInt(/^flags:\s+(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${w}`, 'utf8'))![1]!, 8);
+        assert.equal(flags & O_NONBLOCK, 0, `O_NONBLOCK left on the pipe (flags 0${flags.toString(8)}) after: ${out.subarray(0, n).toString()}`);
+      } finally {
+        closeSync(r);
+        closeSync(w);
+      }
+    });
+  }
 });
