@@ -432,7 +432,11 @@ static void unmap(napi_env env, void *data, void *len) {
  * external string): the loader's bundle, whose text is not copied into a buffer and again into the
  * young generation (~150 fewer page faults at each start; bench/README.md, session 10). The
  * file is the package's own, written by its build: only its owner could change it under the mapping,
- * and could as well change the file before it is read. */
+ * and could as well change the file before it is read. V8 reads a function's text again whenever it
+ * compiles it (lazily, or after flushing its bytecode), so like a shared library the file must be
+ * replaced, never rewritten in place (a run in progress would lose the pages: SIGBUS);
+ * scripts/bundle-cli.mjs does so, and npm replaces a package's files. A copy into memory of our own
+ * would be immune, but cost ~2 ms a start here (100 more pages; compare.js, 200 rounds). */
 static napi_value js_map_text(napi_env env, napi_callback_info info) {
   size_t len;
   char *data = map_file(env, info, PROT_READ, &len);

@@ -6,7 +6,7 @@
 // large third-party packages (SIDE_FILES below), the rest of our own code (OWN_BUNDLES) and the policy
 // validator.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +82,11 @@ const lazyDependencies = {
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = resolve(root, 'dist/bin');
 mkdirSync(bin, { recursive: true });
+// The loader maps the main bundle (native/spawn.c, mapText): a running `sandbox exec` reads it again
+// whenever V8 compiles one of its functions. So the build never rewrites it in place, which would take
+// the pages from under a run in progress (SIGBUS): the old file is unlinked first (a running process
+// keeps its own copy), and the new one appears by a rename, whole. The same for its code cache.
+rmSync(resolve(bin, 'sandbox-cli.cjs'), { force: true });
 rmSync(resolve(bin, 'sandbox-cli.cjs.v8cache'), { force: true });
 /**
  * Side files: third-party packages the main bundle require()s only when first used. Every start reads
@@ -262,7 +267,8 @@ for (const bundle of bundles) {
 // so that each start compiles the file's text as read, not a copy joined to the wrapper at run time.
 // (The entry's hashbang goes: it is not JavaScript inside a function.)
 const cli = resolve(bin, 'sandbox-cli.cjs');
-writeFileSync(cli, Module.wrap(readFileSync(cli, 'latin1').replace(/^#!.*\n/, '')), 'latin1');
+writeFileSync(`${cli}.tmp`, Module.wrap(readFileSync(cli, 'latin1').replace(/^#!.*\n/, '')), 'latin1');
+renameSync(`${cli}.tmp`, cli);
 for (const [file, names] of Object.entries(SIDE_FILES)) {
   await build({
     ...common,
