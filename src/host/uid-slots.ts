@@ -41,7 +41,7 @@ export function rangeConflict(range: UidRange, files: IdFiles): string | null {
   const overlaps = (a: number, n: number) => a < end && a + n > range.start;
   const ids = (text: string | null, file: string, what: string): string | null => {
     for (const line of (text ?? '').split('\n')) {
-      const f = line.split(':');
+      const f = line.split(':', 3); // name, password, id: the rest is not needed
       const id = Number(f[2]);
       if (f.length >= 3 && f[2] !== '' && Number.isSafeInteger(id) && overlaps(id, 1)) return `${id} is the ${what} '${f[0]}' in ${file}`;
     }
@@ -49,7 +49,7 @@ export function rangeConflict(range: UidRange, files: IdFiles): string | null {
   };
   const ranges = (text: string | null, file: string): string | null => {
     for (const line of (text ?? '').split('\n')) {
-      const [owner, first, n] = line.split(':');
+      const [owner, first, n] = line.split(':', 3);
       const a = Number(first);
       const c = Number(n);
       if (n !== undefined && Number.isSafeInteger(a) && Number.isSafeInteger(c) && c > 0 && overlaps(a, c)) {

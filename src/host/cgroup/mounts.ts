@@ -32,10 +32,10 @@ export function parseMountInfo(text: string): CgroupMount[] {
     if (!line) continue;
     const dash = line.indexOf(' - ');
     if (dash < 0) continue;
-    const pre = line.slice(0, dash).split(' ');
     const post = line.slice(dash + 3).split(' ');
     const fstype = post[0];
-    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
+    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue; // before the rest is split: most lines are not
+    const pre = line.slice(0, dash).split(' ');
     const superOpts = (post[2] ?? '').split(',');
     out.push({
       fstype,
