@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { LOCK_DIR } from '../../src/host/uid-slots.js';
-import { CLI, TEST_USER, cli, commandFor, modes, processesMatching, sleep, markerAssignment } from '../helpers/cli.js';
+import { CLI, ROOT, TEST_USER, cli, commandFor, modes, processesMatching, sleep, markerAssignment } from '../helpers/cli.js';
 
 interface Report { euid: number; checks: { name: string; status: string; detail: string; fix?: string }[]; cleaned?: string[]; uidSlots?: { removed: number; held: number } }
 
@@ -24,6 +24,8 @@ for (const mode of modes()) {
         assert.ok(byName[name], `check ${name} present`);
       }
       assert.equal(byName['user namespaces']!.status, 'ok');
+      assert.equal(byName['launcher']!.status, 'ok', byName['launcher']!.detail);
+      assert.match(byName['launcher']!.detail, /\(static-pie\)/);
       assert.equal(byName['seccomp cache']!.status, 'ok', byName['seccomp cache']!.detail);
       assert.equal(byName['end-to-end']!.status, 'ok', byName['end-to-end']!.detail);
       if (mode.user) {
@@ -54,6 +56,27 @@ describe('doctor: a seccomp cache this user cannot use', () => {
     assert.equal(check?.status, 'warn', JSON.stringify(check));
     assert.match(check!.detail, /^\/root\/\.cache\/sandbox\/seccomp cannot be used: it cannot be created \(EACCES\); every start compiles/);
     assert.match(check!.fix ?? '', /HOME .* XDG_CACHE_HOME/);
+  });
+});
+
+describe('doctor: a launcher linked dynamically', () => {
+  test('a warning that it starts each run slower, with the fix', () => {
+    // a copy of the package whose launcher is a dynamically linked program (/bin/true stands in for a
+    // launcher built where no static libc exists: doctor reads its headers, and runs nothing of it here)
+    const pkg = mkdtempSync(join(tmpdir(), 'sbx-dynamic-'));
+    try {
+      for (const part of ['dist', 'policies', 'package.json']) cpSync(join(ROOT, part), join(pkg, part), { recursive: true });
+      symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules'));
+      cpSync(join(ROOT, 'native/build'), join(pkg, 'native/build'), { recursive: true });
+      cpSync('/bin/true', join(pkg, 'native/build/sandbox-launcher'));
+      const r = spawnSync(process.execPath, [join(pkg, 'dist/bin/sandbox.cjs'), 'doctor', '--json'], { encoding: 'utf8', cwd: tmpdir(), timeout: 60_000 });
+      const check = (JSON.parse(r.stdout) as Report).checks.find((c) => c.name === 'launcher');
+      assert.equal(check?.status, 'warn', JSON.stringify(check));
+      assert.match(check!.detail, /sandbox-launcher is linked dynamically \(\/lib.*ld-linux.*\): each run starts ~3 ms slower/);
+      assert.equal(check!.fix, 'apt-get install libc6-dev (its static libc), then npm run build:native');
+    } finally {
+      rmSync(pkg, { recursive: true, force: true });
+    }
   });
 });
 
