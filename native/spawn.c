@@ -361,15 +361,17 @@ static struct {
 } stdio_at_load[3];
 static struct terminals terminals_at_load;
 
-/* Once per process: a second load of this module (the loader's, then src/launch/spawn.ts's) must not
- * take what Node may have changed in between for the state to go back to. */
+/* Once per process: should this module be loaded a second time, it must not take what Node may have
+ * changed in between for the state to go back to. */
 static void save_stdio(void) {
   static int saved;
   if (saved) return;
   saved = 1;
   for (int fd = 0; fd <= 2; fd++) {
     struct stat st;
-    stdio_at_load[fd].flags = fstat(fd, &st) == 0 ? fcntl(fd, F_GETFL) : -1;
+    stdio_at_load[fd].flags = -1;
+    if (fstat(fd, &st) < 0) continue;
+    stdio_at_load[fd].flags = fcntl(fd, F_GETFL);
     stdio_at_load[fd].dev = st.st_dev;
     stdio_at_load[fd].ino = st.st_ino;
   }

@@ -45,16 +45,18 @@ script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(fi
 
 /**
  * native/spawn.c's module, which the run loads anyway to start the launcher (loaded here first, so its
- * dlopen is not added but moved): it maps the bundle and its cache instead of reading them (see
- * mapText there). null where it is not built (`sandbox doctor` must still start and say so) or fails
- * to load: the files are then read.
+ * dlopen is not added but moved, and left under Symbol.for('sandbox.spawn-module') for
+ * src/launch/spawn.ts to use rather than load it again): it maps the bundle and its cache instead of
+ * reading them (see mapText there). null where it is not built (`sandbox doctor` must still start
+ * and say so) or fails to load: the files are then read, and spawn.ts says what is wrong if a run needs it.
  */
 function mapper() {
   const m = { exports: {} };
   try {
     process.dlopen(m, path.join(__dirname, '..', '..', 'native', 'build', 'sandbox-spawn.node'));
-    return m.exports;
   } catch {
     return null;
   }
+  globalThis[Symbol.for('sandbox.spawn-module')] = m.exports;
+  return m.exports;
 }

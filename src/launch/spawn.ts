@@ -41,8 +41,13 @@ export interface SpawnModule {
 /** native/spawn.c, loaded on first use (exported for its tests) */
 let loaded: SpawnModule | null = null;
 
+/** Where the CLI's loader (scripts/cli-loader.cjs) leaves the same module, which it loads first thing. */
+const LOADED_BY_THE_LOADER = Symbol.for('sandbox.spawn-module');
+
 export function spawnModule(): SpawnModule {
   if (loaded) return loaded;
+  const preloaded = (globalThis as { [LOADED_BY_THE_LOADER]?: SpawnModule })[LOADED_BY_THE_LOADER];
+  if (preloaded) return (loaded = preloaded);
   const path = resolve(packageRoot(), 'native/build/sandbox-spawn.node');
   const m = { exports: {} as SpawnModule };
   try {
